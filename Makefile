@@ -1,0 +1,43 @@
+# Two commands for a newcomer (see README):
+#   make book   install what is needed, execute every chapter, build the HTML book
+#   make test   install what is needed, run the test suite (which also builds the book)
+# Set BLGENRE_DATA to a folder holding the British Library CSV to work offline.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BOOK_FLAGS := -W -n --keep-going --all
+
+.PHONY: install book test lint clean browser
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -e .
+	# fastai pulls in torchvision, whose wheel does not load beside the CPU torch 2.13.0
+	# ("operator torchvision::nms does not exist") and makes `import transformers` fail.
+	# Nothing in the book needs it, so remove it. (`pip check` then complains: expected.)
+	$(BIN)/pip uninstall --quiet --yes torchvision || true
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $(STAMP)
+
+# Headless Chromium for the browser tests (Debian package; needs root or sudo).
+browser:
+	command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+book: install
+	$(BIN)/python -m blgenre.buildtools prepare
+	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
+	@echo "Open _build/html/index.html in a browser."
+
+test: install
+	$(BIN)/python -m pytest -ra
+
+lint: install
+	$(BIN)/ruff check blgenre tests
+
+clean:
+	rm -rf _build artifacts

@@ -1,0 +1,67 @@
+"""Command line: ``python -m blgenre <command>``.
+
+Commands:
+  predict   classify titles from a file with a saved model
+  split     (re)create the train / validation / test split under artifacts/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .errors import BLGenreError
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .predict import input_notes, predict_file
+
+    start = time.perf_counter()
+    result = predict_file(args.model, args.input, args.output, args.batch_size)
+    for note in input_notes(result["title"].tolist()):
+        print(f"note: {note}", file=sys.stderr)
+    n = int((result["label"] != "").sum())
+    print(f"wrote {len(result)} rows ({n} classified) to {args.output} "
+          f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from .split import create_split
+
+    df = create_split(args.seed)
+    print(df.groupby(["split", "label"]).size().to_string())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m blgenre", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="classify titles with a saved model")
+    p.add_argument("--model", required=True, help="model folder, e.g. artifacts/models/baseline")
+    p.add_argument("--input", required=True,
+                   help="text file (one title per line) or CSV with a 'title' column")
+    p.add_argument("--output", required=True, help="CSV to write")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.set_defaults(func=_predict)
+
+    s = sub.add_parser("split", help="create the train / validation / test split")
+    s.add_argument("--seed", type=int, default=42)
+    s.set_defaults(func=_split)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BLGenreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Software versions and hardware of this run, for metadata and the execution-statistics page."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+
+PACKAGES = (
+    "blgenre", "torch", "fastai", "transformers", "accelerate", "datasets", "huggingface_hub",
+    "scikit-learn", "pandas", "numpy", "gradio", "jupyter-book", "myst-nb", "sphinx",
+)
+
+
+def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed version of each package (``'not installed'`` if absent)."""
+    out = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def hardware() -> dict[str, str]:
+    """CPU, core count and memory of this machine."""
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": str(os.cpu_count())}
+    try:
+        import psutil
+
+        info["memory_gib"] = f"{psutil.virtual_memory().total / 2**30:.1f}"
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    except ImportError:
+        info["gpu"] = "unknown"
+    return info
