@@ -105,3 +105,25 @@ def train_baseline(train: pd.DataFrame, valid: pd.DataFrame) -> tuple[BaselineMo
         n_train=len(train),
     )
     return model, results
+
+
+def ensure_baseline() -> tuple[BaselineModel, dict]:
+    """The saved baseline and its test metrics, training and evaluating it first if needed.
+
+    Later chapters call this so that each one runs on its own, even if the baseline chapter did
+    not run in this build.
+    """
+    from . import split
+    from .evaluate import evaluate, load_metrics
+    from .models import load_model
+
+    folder = model_dir("baseline")
+    metrics = load_metrics("baseline")
+    if (folder / "model.json").is_file() and metrics is not None:
+        return load_model(folder), metrics
+    train, valid, test = split.part("train"), split.part("valid"), split.part("test")
+    model, _ = train_baseline(train, valid)
+    model.save(folder, **{k: v for k, v in model.meta.items() if k != "kind"})
+    metrics = evaluate("baseline", test, model.predict_proba(test["title"].tolist())[:, 0],
+                       extra={"train_seconds": model.meta["train_seconds"]})
+    return model, metrics
