@@ -127,3 +127,20 @@ def ensure_baseline() -> tuple[BaselineModel, dict]:
     metrics = evaluate("baseline", test, model.predict_proba(test["title"].tolist())[:, 0],
                        extra={"train_seconds": model.meta["train_seconds"]})
     return model, metrics
+
+
+def top_features(model: BaselineModel, n: int = 15) -> pd.DataFrame:
+    """The ``n`` features with the largest weights towards each class."""
+    pipe = model.pipe
+    names = pipe.named_steps["features"].get_feature_names_out()
+    coef = pipe.named_steps["clf"].coef_[0]
+    # scikit-learn's coefficient points towards classes_[1]
+    sign = 1 if pipe.classes_[1] == LABELS[0] else -1
+    order = np.argsort(sign * coef)
+    clean = [name.split("__", 1)[-1] for name in names]
+    return pd.DataFrame({
+        "towards Fiction": [clean[i] for i in order[::-1][:n]],
+        "weight (F)": np.round(sign * coef[order[::-1][:n]], 2),
+        "towards Non-fiction": [clean[i] for i in order[:n]],
+        "weight (NF)": np.round(sign * coef[order[:n]], 2),
+    })

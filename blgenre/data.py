@@ -235,6 +235,8 @@ def clean(raw: pd.DataFrame, source: str = "") -> tuple[pd.DataFrame, LoadReport
         "title_chars", "title_words", "n_rows",
     ]
     extra = [c for c in ("Name", "Place of publication", "Publisher", "is_valid") if c in books.columns]
+    if "is_valid" in books.columns:  # the original authors' train / validation flag
+        books["is_valid"] = _truthy(books["is_valid"])
     books = books[keep_cols + extra].rename(
         columns={"Name": "name", "Place of publication": "place", "Publisher": "publisher"}
     )

@@ -1,0 +1,77 @@
+"""Shared fixtures: the real data's location, a temporary artifacts folder, small made-up data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from blgenre.paths import PROJECT_ROOT
+
+# The real data: BLGENRE_DATA if set, else the workplace's shared copy beside the checkout.
+if "BLGENRE_DATA" not in os.environ:
+    for candidate in (PROJECT_ROOT.parent / "shared" / "data",):
+        if (candidate / "train_valid.csv").is_file():
+            os.environ["BLGENRE_DATA"] = str(candidate)
+# Never wait on the network in tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """Folder holding the real British Library CSV (skips if there is none)."""
+    folder = os.environ.get("BLGENRE_DATA")
+    if not folder or not (Path(folder) / "train_valid.csv").is_file():
+        pytest.skip("BLGENRE_DATA does not point at the British Library data")
+    return Path(folder)
+
+
+@pytest.fixture
+def tmp_artifacts(tmp_path, monkeypatch) -> Path:
+    """Point ``artifacts/`` at a temporary folder for the duration of a test."""
+    folder = tmp_path / "artifacts"
+    monkeypatch.setenv("BLGENRE_ARTIFACTS", str(folder))
+    return folder
+
+
+FICTION = ["The {} of {}. A novel", "{} and {}: a tale", "Poems of {} and {}", "The {} romance of {}"]
+NONFICTION = ["A history of {} in {}", "Report on the {} of {}", "A treatise on {} and {}",
+              "Travels in {}: an account of {}"]
+WORDS = ["Scotland", "Norway", "steam", "love", "the moor", "London", "silver", "the sea",
+         "railways", "the castle", "geology", "Venice", "the parish", "war", "Holland"]
+
+
+def make_rows(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Catalogue-shaped rows with made-up titles whose genre a model can learn."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        fiction = i % 3 == 0
+        pattern = rng.choice(FICTION if fiction else NONFICTION)
+        title = pattern.format(rng.choice(WORDS), rng.choice(WORDS)) + f" vol. {i}"
+        rows.append({
+            "BL record ID": f"{i:09d}",
+            "Title": title,
+            "annotator_genre": "Fiction" if fiction else "Non-fiction",
+            "Date of publication": str(1800 + i % 100),
+            "Languages": rng.choice(["English", "English", "German", "Dutch ; English"]),
+            "annotated": "True",
+        })
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    return make_rows()
+
+
+@pytest.fixture
+def csv_file(tmp_path, rows) -> Path:
+    path = tmp_path / "train_valid.csv"
+    rows.to_csv(path, index=False)
+    return path
