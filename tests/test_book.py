@@ -1,0 +1,143 @@
+"""The whole book: built with warnings as errors, then opened in headless Chromium.
+
+The build executes every chapter (cached: only changed chapters re-run), exactly as
+``make book`` does. The browser test checks what a reader sees: headings, figures that load,
+internal links that resolve, and no script fetched from another host.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+import yaml
+
+from blgenre.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.book
+HTML = PROJECT_ROOT / "_build" / "html"
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [c["file"] for c in part["chapters"]]
+    return pages
+
+
+@pytest.fixture(scope="session")
+def built_book(real_data_session) -> Path:
+    """Build the book once per test session, as ``make book`` does."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "blgenre.buildtools", "prepare"], check=True,
+                   cwd=PROJECT_ROOT)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", ".", "-W", "-n", "--keep-going", "--all"],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True)
+    print(f"book build: {time.perf_counter() - start:.0f} s")
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, "book build failed:\n" + log[-8000:]
+    return HTML
+
+
+@pytest.fixture(scope="session")
+def real_data_session() -> Path:
+    folder = os.environ.get("BLGENRE_DATA")
+    if not folder or not (Path(folder) / "train_valid.csv").is_file():
+        pytest.skip("BLGENRE_DATA does not point at the British Library data")
+    return Path(folder)
+
+
+def test_every_chapter_built_and_executed(built_book):
+    for page in toc_pages():
+        html = built_book / f"{page}.html"
+        assert html.is_file(), f"{page} was not built"
+    # every executed chapter has outputs, and no cell failed
+    for page in toc_pages():
+        text = (built_book / f"{page}.html").read_text()
+        assert "Traceback (most recent call last)" not in text, page
+    artifacts = PROJECT_ROOT / "artifacts"
+    assert (artifacts / "split.csv").is_file()
+    assert (artifacts / "metrics" / "baseline.json").is_file()
+
+
+def test_no_cdn_scripts(built_book):
+    for page in toc_pages():
+        text = (built_book / f"{page}.html").read_text()
+        external = re.findall(r'<script[^>]+src="(https?://[^"]+)"', text)
+        assert not external, f"{page} loads scripts from other hosts: {external}"
+
+
+@pytest.fixture(scope="session")
+def server(built_book):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = chromium_path()
+    if path is None:
+        if os.environ.get("BLGENRE_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed (run `make browser`)")
+        pytest.skip("chromium is not installed (run `make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+def test_pages_render_in_chromium(browser, server, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    failed_requests: list[str] = []
+    page.on("requestfailed", lambda r: failed_requests.append(r.url))
+    internal_links: set[str] = set()
+    for name in toc_pages():
+        url = urljoin(server, f"{name}.html")
+        response = page.goto(url, wait_until="load")
+        assert response and response.ok, url
+        h1 = page.locator("main h1").first
+        assert h1.is_visible(), f"{name}: no visible heading"
+        assert h1.inner_text().strip()
+        broken = page.evaluate("""() => Array.from(document.querySelectorAll('main img'))
+            .filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.src)""")
+        assert not broken, f"{name}: images that did not load: {broken}"
+        for href in page.evaluate("() => Array.from(document.querySelectorAll('a[href]'))"
+                                  ".map(a => a.href)"):
+            if href.startswith(server):
+                internal_links.add(href.split("#")[0])
+    page.screenshot(path=str(tmp_path / "last_page.png"))
+    for link in sorted(internal_links):
+        path = urlparse(link).path.lstrip("/") or "index.html"
+        target = HTML / path
+        assert target.is_file() or (target / "index.html").is_file(), f"broken link: {link}"
+    local_failures = [u for u in failed_requests if u.startswith(server)]
+    assert not local_failures, f"requests that failed: {local_failures}"
+    print(f"checked {len(toc_pages())} pages and {len(internal_links)} internal links")
