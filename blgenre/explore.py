@@ -1,0 +1,79 @@
+"""Summaries of the cleaned books (one row per BL record) for the chapter *Exploring the data*."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .data import LABELS
+
+FICTION = LABELS[0]
+
+
+def overview(books: pd.DataFrame) -> dict:
+    """Headline numbers: books, share of Fiction, languages, years covered, title lengths."""
+    years = books["year"].dropna()
+    return {
+        "books": int(len(books)),
+        "fiction": int((books["label"] == FICTION).sum()),
+        "fiction_share": float((books["label"] == FICTION).mean()),
+        "languages": int(books["language"].nunique()),
+        "english_share": float((books["language"] == "English").mean()),
+        "multilingual": int(books["multilingual"].sum()),
+        "year_min": int(years.min()),
+        "year_max": int(years.max()),
+        "year_median": int(years.median()),
+        "no_year": int(books["year"].isna().sum()),
+        "median_title_words": float(books["title_words"].median()),
+        "median_title_chars": float(books["title_chars"].median()),
+        "max_title_chars": int(books["title_chars"].max()),
+    }
+
+
+def label_table(books: pd.DataFrame, by: str, min_books: int = 0,
+                other: str = "other") -> pd.DataFrame:
+    """Books, Fiction, Non-fiction and Fiction share per value of ``by``, largest first.
+
+    Values with fewer than ``min_books`` books are pooled into ``other``.
+    """
+    keys = books[by].astype(str)
+    if min_books:
+        small = keys.value_counts()
+        small = small[small < min_books].index
+        keys = keys.where(~keys.isin(small), other)
+    table = pd.crosstab(keys, books["label"]).reindex(columns=list(LABELS), fill_value=0)
+    table["books"] = table.sum(axis=1)
+    table["fiction share"] = table[FICTION] / table["books"]
+    table.index.name = by
+    order = table["books"].sort_values(ascending=False).index
+    if other in order:  # the pooled row goes last
+        order = [k for k in order if k != other] + [other]
+    return table.loc[order, ["books", *LABELS, "fiction share"]]
+
+
+def decade_table(books: pd.DataFrame) -> pd.DataFrame:
+    """:func:`label_table` by decade, in time order (``unknown`` last)."""
+    table = label_table(books, "decade")
+    known = sorted(k for k in table.index if k != "unknown")
+    return table.loc[known + [k for k in table.index if k == "unknown"]]
+
+
+def title_lengths(books: pd.DataFrame) -> pd.DataFrame:
+    """Median and quartiles of title length (words) per label."""
+    return (books.groupby("label")["title_words"]
+            .describe()[["count", "25%", "50%", "75%", "max"]]
+            .rename(columns={"50%": "median"}))
+
+
+def split_table(split: pd.DataFrame) -> pd.DataFrame:
+    """Books per part of the split and label, with the Fiction share."""
+    table = pd.crosstab(split["split"], split["label"]).reindex(
+        index=["train", "valid", "test"], columns=list(LABELS), fill_value=0)
+    table["books"] = table.sum(axis=1)
+    table["fiction share"] = table[FICTION] / table["books"]
+    return table
+
+
+def examples(books: pd.DataFrame, n: int = 3, seed: int = 0, by: str = "label") -> pd.DataFrame:
+    """``n`` random titles per value of ``by`` (default: per label), for reading."""
+    parts = [g.sample(min(n, len(g)), random_state=seed) for _, g in books.groupby(by)]
+    return pd.concat(parts)[["title", "label", "language", "year"]].reset_index(drop=True)
