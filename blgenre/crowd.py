@@ -10,6 +10,7 @@ was linked to. Volunteers are pseudonymised (``user_name`` is a number).
 from __future__ import annotations
 
 import ast
+import re
 from itertools import combinations
 
 import numpy as np
@@ -226,3 +227,41 @@ def coverage(prepared: pd.DataFrame, raw: pd.DataFrame) -> dict:
 def pairs_example(answers: list[str]) -> list[tuple[str, str]]:
     """All unordered pairs of a list of answers (a helper the chapter uses to explain agreement)."""
     return list(combinations(answers, 2))
+
+
+def monthly(prepared: pd.DataFrame) -> pd.Series:
+    """Classifications per calendar month (``YYYY-MM``), months without any included as 0."""
+    months = prepared["created"].dt.strftime("%Y-%m")
+    counts = months.value_counts().sort_index()
+    full = pd.period_range(counts.index[0], counts.index[-1], freq="M").strftime("%Y-%m")
+    return counts.reindex(full, fill_value=0).rename("classifications")
+
+
+def _fast_terms(value: str) -> list[str]:
+    """Headings (``$a`` subfields) in a MARC 655 field as typed, e.g. ``'655 7 $aPoetry$2fast'``."""
+    terms = re.findall(r"[$ǂ]a([^$ǂ\n]+)", str(value))
+    return sorted({t.strip().rstrip(".") for t in terms if t.strip()})
+
+
+def genre_terms(annotations: pd.DataFrame, top: int = 12) -> pd.DataFrame:
+    """FAST genre terms the volunteers added, against their genre answer (most frequent first).
+
+    Classifications without any term count under ``(no term)``; a classification with several
+    terms counts once under each.
+    """
+    terms = annotations["FAST_genre_terms"].map(_fast_terms).map(lambda t: t or ["(no term)"])
+    frame = pd.DataFrame({"term": terms, "answer": annotations["genre"].map(normalise_label)})
+    frame = frame.explode("term")
+    table = pd.crosstab(frame["term"], frame["answer"]).reindex(columns=list(ANSWERS),
+                                                               fill_value=0)
+    table["total"] = table.sum(axis=1)
+    return table.sort_values("total", ascending=False).head(top)
+
+
+def identical_answer_sets(annotations: pd.DataFrame, columns: tuple[str, ...]) -> dict:
+    """Among records with several classifications: how many carry identical answers in
+    every one of ``columns`` (see :func:`blgenre.audit.identical_answers`)."""
+    from .audit import identical_answers
+
+    frame = annotations.assign(record_id=annotations["BL record ID"].str.strip())
+    return identical_answers(frame, "record_id", columns)
