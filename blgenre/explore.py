@@ -29,17 +29,20 @@ def overview(books: pd.DataFrame) -> dict:
     }
 
 
+def pooled(books: pd.DataFrame, by: str, min_books: int, other: str = "other") -> pd.Series:
+    """Column ``by`` as text, with values that have fewer than ``min_books`` books set to ``other``."""
+    keys = books[by].astype(str)
+    counts = keys.map(keys.value_counts())
+    return keys.where(counts >= min_books, other)
+
+
 def label_table(books: pd.DataFrame, by: str, min_books: int = 0,
                 other: str = "other") -> pd.DataFrame:
     """Books, Fiction, Non-fiction and Fiction share per value of ``by``, largest first.
 
     Values with fewer than ``min_books`` books are pooled into ``other``.
     """
-    keys = books[by].astype(str)
-    if min_books:
-        small = keys.value_counts()
-        small = small[small < min_books].index
-        keys = keys.where(~keys.isin(small), other)
+    keys = pooled(books, by, min_books, other) if min_books else books[by].astype(str)
     table = pd.crosstab(keys, books["label"]).reindex(columns=list(LABELS), fill_value=0)
     table["books"] = table.sum(axis=1)
     table["fiction share"] = table[FICTION] / table["books"]
