@@ -80,3 +80,35 @@ def examples(books: pd.DataFrame, n: int = 3, seed: int = 0, by: str = "label") 
     """``n`` random titles per value of ``by`` (default: per label), for reading."""
     parts = [g.sample(min(n, len(g)), random_state=seed) for _, g in books.groupby(by)]
     return pd.concat(parts)[["title", "label", "language", "year"]].reset_index(drop=True)
+
+
+#: Words with which a title announces its own genre (English only; a rough cue, not a rule).
+GENRE_WORDS = r"\b(?:novel|novels|tale|tales|story|stories|romance|poems?|verses?|drama|comedy|tragedy)\b"
+
+
+def title_cues(books: pd.DataFrame) -> pd.DataFrame:
+    """Per label: share of titles with a cataloguer's note in square brackets, with a genre
+    word ("novel", "tale", "poems", ...), and with both a genre word inside brackets."""
+    titles = books["title"].str.lower()
+    brackets = titles.str.findall(r"\[[^\]]*\]").str.join(" ")
+    frame = pd.DataFrame({
+        "label": books["label"],
+        "bracketed note": titles.str.contains(r"\[", regex=True),
+        "genre word": titles.str.contains(GENRE_WORDS, regex=True),
+        "genre word in brackets": brackets.str.contains(GENRE_WORDS, regex=True),
+    })
+    out = frame.groupby("label").mean()
+    out.insert(0, "books", frame.groupby("label").size())
+    return out
+
+
+def cue_examples(books: pd.DataFrame, n: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Fiction titles whose genre is announced only inside a cataloguer's square brackets."""
+    titles = books["title"].str.lower()
+    outside = titles.str.replace(r"\[[^\]]*\]", " ", regex=True)
+    brackets = titles.str.findall(r"\[[^\]]*\]").str.join(" ")
+    mask = (brackets.str.contains(GENRE_WORDS, regex=True)
+            & ~outside.str.contains(GENRE_WORDS, regex=True)
+            & (books["label"] == LABELS[0]))
+    picked = books[mask]
+    return picked.sample(min(n, len(picked)), random_state=seed)[["title", "label", "year"]]
