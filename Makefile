@@ -15,7 +15,6 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt -e .
 	# fastai pulls in torchvision, whose wheel does not load beside the CPU torch 2.13.0
 	# ("operator torchvision::nms does not exist") and makes `import transformers` fail.
