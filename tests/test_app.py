@@ -1,0 +1,204 @@
+"""The demo app and its API, against a tiny baseline trained here on made-up titles.
+
+One app runs (on loopback) for the whole module. It is called with gradio_client, with the curl
+and JavaScript snippets the book documents, from headless Chromium, and by 20 concurrent clients.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import make_rows
+
+from blgenre import baseline, data
+from blgenre.app import api_examples, build_app, launch, load_available, parse_sse
+from blgenre.text import MAX_TITLE_CHARS
+
+pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning",
+                                        "ignore::DeprecationWarning")
+
+EXAMPLES = ["The castle romance of love. A novel", "A history of geology in Scotland"]
+FICTION_TITLE, NONFICTION_TITLE = "Poems of love and the sea", "Report on the railways of London"
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The app on a free loopback port, serving a baseline trained on made-up rows."""
+    root = tmp_path_factory.mktemp("app") / "artifacts"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BLGENRE_ARTIFACTS", str(root))
+        books, _ = data.clean(make_rows())
+        model, _ = baseline.train_baseline(books.iloc[:90], books.iloc[90:])
+        model.save(root / "models" / "baseline")
+        (root / "models" / "fastai").mkdir()  # being trained: no model.json yet
+        start = time.perf_counter()
+        demo = build_app(examples=EXAMPLES)
+        url = launch(demo, port=None, block=False)
+        print(f"\napp started in {time.perf_counter() - start:.2f} s at {url}")
+        assert url.startswith("http://127.0.0.1:")
+        yield url
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def check_result(result: dict, label: str | None = None) -> None:
+    assert set(result) == {"baseline"}
+    r = result["baseline"]
+    assert set(r) == {"label", "prob_fiction", "prob_non_fiction"}
+    assert abs(r["prob_fiction"] + r["prob_non_fiction"] - 1) < 1e-5
+    assert r["label"] == ("Fiction" if r["prob_fiction"] >= 0.5 else "Non-fiction")
+    if label:
+        assert r["label"] == label
+
+
+def test_missing_models_are_named_with_their_chapter(tmp_artifacts):
+    (tmp_artifacts / "models" / "fastai").mkdir(parents=True)
+    models, missing = load_available()
+    assert models == {}
+    assert set(missing) == {"baseline", "fastai", "transformer"}
+    assert "Training a fastai ULMFiT model" in missing["fastai"]
+    assert "Fine-tuning a transformer" in missing["transformer"]
+
+
+def test_python_client(client):
+    check_result(client.predict(FICTION_TITLE, api_name="/classify"), "Fiction")
+    check_result(client.predict(NONFICTION_TITLE, api_name="/classify"), "Non-fiction")
+
+
+def test_documented_python_example(app_url):
+    proc = subprocess.run([sys.executable, "-c", api_examples(app_url)["python"]],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "'baseline': {'label': 'Non-fiction'" in proc.stdout
+
+
+@pytest.mark.parametrize("title, message", [
+    ("", "input is empty"),
+    ("   \t\n ", "input is empty"),
+    ("x" * (MAX_TITLE_CHARS + 1), "too long"),
+])
+def test_bad_titles_are_refused_clearly(client, title, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message):
+        client.predict(title, api_name="/classify")
+
+
+def test_non_latin_and_markup_titles_are_plain_text(client):
+    check_result(client.predict("Путешествие по России", api_name="/classify"))
+    check_result(client.predict("<script>alert(1)</script> A novel", api_name="/classify"))
+    check_result(client.predict("x" * MAX_TITLE_CHARS, api_name="/classify"))
+
+
+def test_documented_curl_example(app_url):
+    if shutil.which("curl") is None:
+        pytest.skip("curl not installed")
+    proc = subprocess.run(["bash", "-c", api_examples(app_url)["curl"]], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    event, payload = parse_sse(proc.stdout)
+    assert event == "complete"
+    check_result(payload[0], "Non-fiction")
+    bad = subprocess.run(["bash", "-c", api_examples(app_url, "")["curl"]], capture_output=True,
+                         text=True, timeout=60)
+    event, payload = parse_sse(bad.stdout)
+    assert event == "error" and "input is empty" in payload["error"]
+
+
+def test_documented_javascript_example(app_url):
+    if shutil.which("node") is None:
+        pytest.skip("node not installed")
+    proc = subprocess.run(["node", "--input-type=module", "-e", api_examples(app_url)["javascript"]],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    check_result(json.loads(proc.stdout), "Non-fiction")
+    bad = subprocess.run(["node", "--input-type=module", "-e",
+                          api_examples(app_url, "")["javascript"]],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "input is empty" in bad.stderr
+
+
+@pytest.mark.browser
+def test_browser_types_a_title_and_reads_the_prediction(app_url, tmp_path):
+    from blgenre.screenshot import CHROMIUM_ARGS, chromium_path, classify_in_browser
+
+    exe = chromium_path()
+    if exe is None:
+        if os.environ.get("BLGENRE_REQUIRE_BROWSER"):
+            pytest.fail("BLGENRE_REQUIRE_BROWSER is set but chromium is not installed")
+        pytest.skip("chromium not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            text = classify_in_browser(page, app_url, FICTION_TITLE, "baseline")
+            assert "Fiction" in text and "%" in text
+            assert "Training a fastai ULMFiT model" in page.content()
+            assert page.locator(f"text={EXAMPLES[0]}").count() >= 1
+            # an empty title gives a message, not a prediction; markup stays text
+            page.locator("#blgenre-title textarea").fill("")
+            page.locator("#blgenre-classify").click()
+            page.wait_for_function(
+                "() => document.querySelector('#blgenre-message textarea').value"
+                ".includes('empty')", timeout=20_000)
+            page.locator("#blgenre-title textarea").fill("<img src=x id=pwned> A novel")
+            page.locator("#blgenre-classify").click()
+            page.wait_for_function(
+                "() => document.querySelector('#blgenre-message textarea').value === 'OK'",
+                timeout=20_000)
+            assert page.locator("#pwned").count() == 0
+        finally:
+            browser.close()
+
+
+def test_load_20_clients_25_requests_each(app_url):
+    """20 concurrent clients x 25 requests on loopback: every answer right; latency printed."""
+    import httpx
+
+    n_clients, n_requests = 20, 25
+    titles = [(FICTION_TITLE, "Fiction"), (NONFICTION_TITLE, "Non-fiction")]
+    latencies, errors, lock = [], [], threading.Lock()
+    base = app_url.rstrip("/") + "/gradio_api/call/classify"
+
+    def one_client(k: int) -> None:
+        with httpx.Client(timeout=60) as http:
+            for i in range(n_requests):
+                title, want = titles[(k + i) % 2]
+                t0 = time.perf_counter()
+                event_id = http.post(base, json={"data": [title]}).json()["event_id"]
+                event, payload = parse_sse(http.get(f"{base}/{event_id}").text)
+                dt = time.perf_counter() - t0
+                ok = event == "complete" and payload[0]["baseline"]["label"] == want
+                with lock:
+                    latencies.append(dt)
+                    if not ok:
+                        errors.append((title, event, payload))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(n_clients) as pool:
+        list(pool.map(one_client, range(n_clients)))
+    wall = time.perf_counter() - start
+    assert errors == []
+    assert len(latencies) == n_clients * n_requests
+    q = statistics.quantiles(latencies, n=20)
+    print(f"\nload test: {len(latencies)} requests from {n_clients} clients in {wall:.1f} s "
+          f"({len(latencies) / wall:.0f}/s); latency p50 {statistics.median(latencies) * 1000:.0f}"
+          f" ms, p95 {q[18] * 1000:.0f} ms")
