@@ -350,3 +350,32 @@ def title_keyword_check(books: pd.DataFrame, pattern: str, name: str) -> pd.Data
     out["fiction share"] = out["fiction"] / out["titles"]
     out.index.name = name
     return out
+
+
+def scores_by_status(predictions: pd.DataFrame, flags: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A model's test results separately for each audit verdict (and for English books).
+
+    ``predictions`` needs ``record_id``, ``label`` and ``pred`` columns, as in the CSV that
+    :func:`blgenre.evaluate.evaluate` writes (``artifacts/predictions/<model>.csv``); ``flags``
+    defaults to the saved verdicts (:func:`load_record_flags`), computed from the data if the
+    audit chapter has not run.
+    """
+    from .evaluate import grouped_metrics
+
+    if flags is None:
+        flags = load_record_flags()
+    if flags is None:
+        raw, _ = data.load_raw()
+        flags = record_flags(row_checks(raw)).reset_index()
+    flags = flags.reset_index() if "record_id" not in flags.columns else flags
+    frame = predictions.assign(record_id=predictions["record_id"].astype(str)).merge(
+        flags[["record_id", "status"]], on="record_id", how="left")
+    frame["status"] = frame["status"].fillna("not audited")
+    if "language" in frame.columns:
+        english = frame["language"] == "English"
+        frame["group"] = np.where(english, "English, ", "other languages, ") + frame["status"]
+    table = pd.DataFrame(grouped_metrics(frame, "status")).T
+    if "group" in frame.columns:
+        table = pd.concat([table, pd.DataFrame(grouped_metrics(frame, "group")).T])
+    table.index.name = "records"
+    return table

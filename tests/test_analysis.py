@@ -286,3 +286,16 @@ def test_real_data_findings(real_data):
     assert same["identical_share"] > 0.99
     ann = crowd.prepare(data.load_annotations())
     assert ann["record_id"].nunique() >= len(data.load_books()[0])
+
+
+def test_scores_by_status():
+    preds = pd.DataFrame({"record_id": ["1", "2", "3", "4"],
+                          "language": ["English"] * 2 + ["Dutch"] * 2,
+                          "label": ["Fiction", "Non-fiction", "Fiction", "Non-fiction"],
+                          "pred": ["Fiction", "Non-fiction", "Non-fiction", "Non-fiction"]})
+    flags = pd.DataFrame({"record_id": ["1", "2", "3", "4"],
+                          "status": ["consistent", "consistent", "suspect", "suspect"]})
+    table = audit.scores_by_status(preds, flags)
+    assert table.loc["consistent", "accuracy"] == 1.0
+    assert table.loc["suspect", "accuracy"] == 0.5
+    assert table.loc["other languages, suspect", "n"] == 2
