@@ -3,6 +3,7 @@
 Commands:
   predict   classify titles from a file with a saved model
   split     (re)create the train / validation / test split under artifacts/
+  app       start the demo web app and its API (http://127.0.0.1:7860 by default)
   publish   upload a Hub folder (artifacts/hub/<model>) to the Hugging Face Hub
   verify    check the BagIt fixity of LOCKSS copies (default: artifacts/lockss/copy-*)
   app       start the demo web app and its API (http://127.0.0.1:7860 by default)
@@ -64,6 +65,12 @@ def _verify(args: argparse.Namespace) -> int:
         bad += bool(problems)
     print(f"{len(report) - bad} of {len(report)} bag(s) intact", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    from .app import main as app_main
+
+    return app_main(args.host, args.port, args.models)
 
 
 def build_parser() -> argparse.ArgumentParser:
