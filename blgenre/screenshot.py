@@ -38,7 +38,19 @@ def classify_in_browser(page, url: str, title: str, model: str, timeout_ms: int 
 
 def app_screenshot(url: str, title: str, path: str | Path, model: str = "baseline",
                    width: int = 1100, height: int = 900) -> Path:
-    """Type ``title`` into the app at ``url``, classify it and save a full-page PNG at ``path``."""
+    """Type ``title`` into the app at ``url``, classify it and save a full-page PNG at ``path``.
+
+    Playwright's sync API refuses to run inside a running asyncio loop (a Jupyter kernel has
+    one), so the browser is driven from a worker thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_screenshot, url, title, path, model, width, height).result()
+
+
+def _screenshot(url: str, title: str, path: str | Path, model: str, width: int,
+                height: int) -> Path:
     from playwright.sync_api import sync_playwright
 
     exe = chromium_path()

@@ -100,3 +100,24 @@ def write_space(folder: str | Path | None = None, models: tuple[str, ...] = ("ba
     (folder / "README.md").write_text(README.format(
         title=title, gradio=version("gradio"), models=", ".join(present) or "no model yet"))
     return folder
+
+
+def hosted_space_url(config: str | Path | None = None) -> str:
+    """``sphinx.config.html_context.hf_space_url`` from the book's ``_config.yml`` ('' if unset)."""
+    import yaml
+
+    from .paths import PROJECT_ROOT
+
+    path = Path(config) if config else PROJECT_ROOT / "_config.yml"
+    cfg = yaml.safe_load(path.read_text()) or {}
+    context = (cfg.get("sphinx") or {}).get("config", {}).get("html_context") or {}
+    return str(context.get("hf_space_url") or "").strip()
+
+
+def space_embed_html(url: str) -> str:
+    """HTML that embeds the Space at ``url`` with Gradio's ``<gradio-app>`` web component."""
+    from html import escape
+
+    js = f"https://gradio.s3-us-west-2.amazonaws.com/{version('gradio')}/gradio.js"
+    return (f'<script type="module" src="{escape(js)}"></script>\n'
+            f'<gradio-app src="{escape(url)}"></gradio-app>')
