@@ -3,6 +3,8 @@
 Commands:
   predict   classify titles from a file with a saved model
   split     (re)create the train / validation / test split under artifacts/
+  publish   upload a Hub folder (artifacts/hub/<model>) to the Hugging Face Hub
+  verify    check the BagIt fixity of LOCKSS copies (default: artifacts/lockss/copy-*)
   app       start the demo web app and its API (http://127.0.0.1:7860 by default)
 """
 
@@ -42,6 +44,28 @@ def _app(args: argparse.Namespace) -> int:
     return app_main(args.host, args.port, args.models)
 
 
+def _publish(args: argparse.Namespace) -> int:
+    from .share import publish
+
+    url = publish(args.folder, args.repo_id, token=args.token, private=args.private)
+    print(f"published {args.folder} to {url}", file=sys.stderr)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .share import verify
+
+    report = verify(args.paths)
+    bad = 0
+    for bag, problems in report.items():
+        print(f"{'ok    ' if not problems else 'FAILED'} {bag}")
+        for problem in problems:
+            print(f"       {problem.file}: {problem.problem}")
+        bad += bool(problems)
+    print(f"{len(report) - bad} of {len(report)} bag(s) intact", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m blgenre", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("split", help="create the train / validation / test split")
     s.add_argument("--seed", type=int, default=42)
     s.set_defaults(func=_split)
+
+    pub = sub.add_parser("publish", help="upload a Hub folder to the Hugging Face Hub")
+    pub.add_argument("--folder", required=True, help="e.g. artifacts/hub/baseline")
+    pub.add_argument("--repo-id", required=True, help="user-or-organisation/name")
+    pub.add_argument("--token", default=None,
+                     help="Hugging Face token with write access (default: HF_TOKEN)")
+    pub.add_argument("--private", action="store_true", help="create the repository as private")
+    pub.set_defaults(func=_publish)
+
+    v = sub.add_parser("verify", help="check LOCKSS copies (BagIt bags) for missing or altered files")
+    v.add_argument("paths", nargs="*", help="bags or folders of bags (default: artifacts/lockss/copy-*)")
+    v.set_defaults(func=_verify)
 
     a = sub.add_parser("app", help="start the demo web app and its API")
     a.add_argument("--host", default="127.0.0.1",
