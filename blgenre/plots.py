@@ -88,6 +88,9 @@ def bars(counts: pd.Series, title: str = "", xlabel: str = "", ylabel: str = "co
         rects = ax.bar(labels, counts.to_numpy(), color=color)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
+        if sum(len(label) for label in labels) > 60:  # long or many labels: slant them
+            ax.tick_params(axis="x", rotation=45)
+            plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     if annotate:
         ax.bar_label(rects, fontsize=8, padding=2)
     ax.margins(x=0.12) if horizontal else ax.margins(y=0.12)
