@@ -202,3 +202,48 @@ def test_load_20_clients_25_requests_each(app_url):
     print(f"\nload test: {len(latencies)} requests from {n_clients} clients in {wall:.1f} s "
           f"({len(latencies) / wall:.0f}/s); latency p50 {statistics.median(latencies) * 1000:.0f}"
           f" ms, p95 {q[18] * 1000:.0f} ms")
+
+
+@pytest.fixture
+def tiny_model(tmp_artifacts):
+    books, _ = data.clean(make_rows())
+    model, _ = baseline.train_baseline(books.iloc[:90], books.iloc[90:])
+    return model.save(tmp_artifacts / "models" / "baseline")
+
+
+def test_widget_predicts_and_refuses_empty_titles(tiny_model):
+    from blgenre.app import predict_all
+    from blgenre.widget import prediction_widget, result_table
+
+    widget = prediction_widget(value=FICTION_TITLE)
+    widget.classify()  # must not raise, with or without a kernel
+    table = result_table(predict_all(load_available()[0], FICTION_TITLE))
+    assert table.loc["baseline", "label"] == "Fiction"
+    widget.children[0].children[0].value = ""
+    widget.classify()
+
+
+def test_space_folder(tiny_model, tmp_path):
+    from importlib.metadata import version
+
+    from blgenre.space import hosted_space_url, space_embed_html, write_space
+
+    folder = write_space(tmp_path / "space", examples=EXAMPLES)
+    readme = (folder / "README.md").read_text()
+    assert readme.startswith("---\n") and f"sdk_version: {version('gradio')}\n" in readme
+    assert "sdk: gradio" in readme and "app_file: app.py" in readme
+    reqs = (folder / "requirements.txt").read_text().split()
+    assert f"scikit-learn=={version('scikit-learn')}" in reqs
+    assert (folder / "artifacts" / "models" / "baseline" / "model.json").is_file()
+    assert (folder / "blgenre" / "app.py").is_file()
+    compile((folder / "app.py").read_text(), "app.py", "exec")
+    assert hosted_space_url() == ""  # offline default: nothing embedded
+    assert '<gradio-app src="https://a.hf.space">' in space_embed_html("https://a.hf.space")
+
+
+def test_cli_app_defaults_to_loopback():
+    from blgenre.__main__ import build_parser
+
+    args = build_parser().parse_args(["app"])
+    assert (args.host, args.port) == ("127.0.0.1", 7860)
+    assert build_parser().parse_args(["app", "--port", "8001"]).port == 8001
