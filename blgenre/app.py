@@ -164,7 +164,7 @@ def build_app(models_root: str | Path | None = None, examples: list[str] | None 
             outputs = [gr.Label(label=name, num_top_classes=2, elem_id=label_id(name))
                        for name in models]
             for name, text in missing.items():
-                gr.Markdown(f"**{name}**: not available. {text}.")
+                gr.Markdown(f"**{name}**: not available ({text}).")
         if examples:
             gr.Examples(examples=[[t] for t in examples], inputs=box,
                         label="Titles from the book's test split")
