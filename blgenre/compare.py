@@ -38,7 +38,7 @@ MODELS = ("baseline", "fastai", "transformer")
 PRECISION_TARGETS = (0.95, 0.99)
 #: Title-length bins, in words (lower edges inclusive).
 WORD_BINS = (0, 5, 10, 20, np.inf)
-WORD_BIN_LABELS = ("2–5 words", "6–10 words", "11–20 words", "21+ words")
+WORD_BIN_LABELS = ("1–5 words", "6–10 words", "11–20 words", "21+ words")
 N_BINS = 10
 N_PAIRED_BOOTSTRAP = 2000
 #: A cataloguer's note in square brackets, e.g. "[A novel.]".
@@ -388,8 +388,9 @@ def plot_groups(table: pd.DataFrame, names: Sequence[str], title: str = ""):
     ax.set_xlim(0, 1.35)
     ax.set_xticks(np.linspace(0, 1, 6))
     ax.set_xlabel(f"macro-F1 (hatched: fewer than {MIN_GROUP} test titles)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names), fontsize=8,
+              frameon=False)
+    ax.set_title(title, pad=22)
     return fig
 
 
@@ -430,11 +431,12 @@ def plot_coverage(frame: pd.DataFrame, names: Sequence[str],
         ax.plot(100 * c["coverage"], 100 * c["precision"], color=colors[k], label=name)
     for t in targets:
         ax.axhline(100 * t, color="grey", ls=":", lw=1)
-        ax.text(1, 100 * t + 0.3, f"{100 * t:.0f}% precision", fontsize=7, color="grey")
+        ax.text(99, 100 * t + 0.3, f"{100 * t:.0f}% precision", fontsize=7, color="grey",
+                ha="right")
     ax.set_xlabel("coverage: % of test titles labelled automatically")
     ax.set_ylabel("precision: % of those correct")
     ax.set_xlim(0, 100)
     ax.set_ylim(min(70, ax.get_ylim()[0]), 100.5)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
     ax.set_title("Labelling only the titles a model is most confident about")
     return fig

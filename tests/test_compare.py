@@ -109,7 +109,7 @@ def test_describe_pair_words():
 
 def test_word_bins():
     assert list(compare.word_bin([2, 5, 6, 10, 11, 20, 21])) == [
-        "2–5 words", "2–5 words", "6–10 words", "6–10 words", "11–20 words", "11–20 words",
+        "1–5 words", "1–5 words", "6–10 words", "6–10 words", "11–20 words", "11–20 words",
         "21+ words"]
 
 
