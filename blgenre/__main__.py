@@ -21,7 +21,8 @@ def _predict(args: argparse.Namespace) -> int:
     from .predict import input_notes, predict_file
 
     start = time.perf_counter()
-    result = predict_file(args.model, args.input, args.output, args.batch_size)
+    result = predict_file(args.model, args.input, args.output, args.batch_size,
+                          fast=getattr(args, "fast", False))
     for note in input_notes(result["title"].tolist()):
         print(f"note: {note}", file=sys.stderr)
     n = int((result["label"] != "").sum())
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text file (one title per line) or CSV with a 'title' column")
     p.add_argument("--output", required=True, help="CSV to write")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--fast", action="store_true",
+                   help="use the model's cheaper CPU variant where it has one (transformer: int8)")
     p.set_defaults(func=_predict)
 
     s = sub.add_parser("split", help="create the train / validation / test split")
