@@ -186,3 +186,23 @@ def test_cli_fast_and_empty_input(trained, tmp_path, capsys):
     assert main(["predict", "--model", str(folder), "--input", str(empty), "--output",
                  str(out)]) == 2
     assert "input file is empty" in capsys.readouterr().err
+
+
+def test_benchmark_and_tables(trained, tmp_artifacts):
+    _, folder, _ = trained
+    model = load_model(folder)
+    batch, labels = titles(30, seed=5)
+    test = pd.DataFrame({"title": batch[:12], "label": labels[:12]})
+    result = tm.benchmark(model, batch, test, batch_sizes=(1, 8), variants=("int8",), n_single=5)
+    saved = json.loads((tmp_artifacts / "metrics" / "transformer_inference.json").read_text())
+    assert saved["quality"].keys() == {"plain", "int8"} and saved["fast_variant"] == "int8"
+    assert tm.throughput_table(result).shape == (2, 2)
+    assert (tm.quality_table(result)["test_macro_f1"].between(0, 1)).all()
+    assert result["quality"]["plain"]["agreement_with_plain"] == 1.0
+
+
+def test_padding_table():
+    table = tm.padding_table(np.array([3, 3, 10, 10]), batch_size=2, max_length=8)
+    assert table["token positions"].tolist()[0] == 32  # 4 titles x 8
+    assert table["token positions"].tolist()[2] == 2 * 3 + 2 * 8  # sorted: [3, 3], [8, 8]
+    assert table["padding share"].iloc[2] == pytest.approx(0.0)
