@@ -1,0 +1,151 @@
+"""The fastai ULMFiT model: a tiny model trained on synthetic titles, exported and reloaded."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastai")
+
+from blgenre import fastai_model as fm  # noqa: E402
+from blgenre.errors import ModelError  # noqa: E402
+from blgenre.models import load_model, read_meta  # noqa: E402
+from blgenre.predict import predict_titles  # noqa: E402
+
+FICTION = ["A tale of {}", "The {} : a novel", "Poems on {}", "{} , a romance in three volumes",
+           "The ballad of {}", "Verses about {}", "A comedy of {}"]
+NON_FICTION = ["A history of {}", "Report on the {} survey", "A treatise on {}",
+               "Statistical account of {}", "A guide to {}", "Geology of {}", "Sermons on {}"]
+NOUNS = ["Kent", "the river", "love", "Scotland", "the war", "London", "the sea", "India",
+         "Wales", "the church", "railways", "the moors", "York", "Rome", "the king"]
+
+TINY = fm.FastaiConfig(pretrained="titles-only", emb_sz=16, n_hid=24, n_layers=1, min_freq=1,
+                       lm_bs=8, lm_seq_len=12, lm_epochs=2, lm_lr=1e-2, clas_bs=16,
+                       clas_epochs=(1, 1, 0, 2), clas_lr=2e-2, lr_find_iters=5)
+
+
+def synthetic(n: int, seed: int) -> pd.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        fiction = i % 2 == 0
+        template = rng.choice(FICTION if fiction else NON_FICTION)
+        rows.append({"title": template.format(rng.choice(NOUNS)),
+                     "label": "Fiction" if fiction else "Non-fiction"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny model for the whole module (training is the slow part)."""
+    root = tmp_path_factory.mktemp("artifacts")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BLGENRE_ARTIFACTS", str(root))
+    train, valid = synthetic(96, 0), synthetic(32, 1)
+    folder = root / "models" / "fastai"
+    model = fm.train_fastai(train, valid, train["title"].tolist() + valid["title"].tolist(),
+                            TINY, folder=folder, data_sha256="0" * 64)
+    yield folder, model, valid
+    mp.undo()
+
+
+def test_export_and_metadata(trained):
+    folder, model, _ = trained
+    assert (folder / fm.MODEL_FILE).is_file()
+    meta = read_meta(folder)
+    assert meta["kind"] == "fastai"
+    assert meta["pretraining"] == "titles-only"
+    assert meta["data_sha256"] == "0" * 64
+    assert meta["vocab_size"] > 10
+    assert meta["hyperparameters"]["emb_sz"] == 16
+    assert set(meta["seconds"]) >= {"language model", "classifier", "total"}
+    assert len(meta["files"][fm.MODEL_FILE]) == 64
+    history = json.loads((folder / fm.HISTORY_FILE).read_text())
+    stages = {e["stage"] for e in history["epochs"]}
+    assert {"all layers", "freeze_to(-1)", "freeze_to(-2)", "unfreeze"} <= stages
+    assert {"language model", "classifier"} <= set(history["lr_find"])
+
+
+def test_round_trip(trained):
+    folder, model, valid = trained
+    loaded = load_model(folder)
+    assert isinstance(loaded, fm.FastaiModel)
+    titles = valid["title"].tolist()
+    p = loaded.predict_proba(titles)
+    assert p.shape == (len(titles), 2)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(p, model.predict_proba(titles), atol=1e-6)
+    # the order of predictions follows the input, although fastai sorts batches by length
+    single = np.vstack([loaded.predict_proba([t]) for t in titles[:5]])
+    np.testing.assert_allclose(single, p[:5], atol=1e-5)
+
+
+def test_bad_inputs_do_not_crash(trained):
+    folder, model, _ = trained
+    titles = ["", "   ", "x" * 10_000, "Ἱστορία τῆς Ἑλλάδος", "Война и мир", "紅樓夢",
+              "A tale\x00 of\tcontrol\ncharacters"]
+    p = model.predict_proba(titles)
+    assert p.shape == (len(titles), 2)
+    assert np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    assert model.predict_proba([]).shape == (0, 2)
+    out = predict_titles(model, titles)
+    assert out.loc[0, "label"] == "" and np.isnan(out.loc[0, "prob_fiction"])
+    assert (out["label"].iloc[2:] != "").all()
+
+
+def test_sha256_mismatch_is_refused(trained, tmp_path):
+    folder, _, _ = trained
+    copy = tmp_path / "fastai"
+    copy.mkdir()
+    for f in folder.iterdir():
+        copy.joinpath(f.name).write_bytes(f.read_bytes())
+    data = bytearray((copy / fm.MODEL_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / fm.MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        fm.FastaiModel.load(copy)
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(copy)
+
+
+def test_not_a_fastai_folder(tmp_path):
+    with pytest.raises(ModelError):
+        fm.FastaiModel.load(tmp_path / "nothing-here")
+
+
+def test_fastai_home_is_in_artifacts():
+    import os
+
+    assert os.environ["FASTAI_HOME"].endswith("fastai_home")
+
+
+def test_two_runs_give_the_same_numbers(trained, tmp_path, monkeypatch):
+    folder, model, valid = trained
+    monkeypatch.setenv("BLGENRE_ARTIFACTS", str(tmp_path))
+    train = synthetic(96, 0)
+    again = fm.train_fastai(train, valid, train["title"].tolist() + valid["title"].tolist(),
+                            TINY, folder=tmp_path / "again", data_sha256="0" * 64)
+    titles = valid["title"].tolist()
+    np.testing.assert_array_equal(again.predict_proba(titles), model.predict_proba(titles))
+    assert again.history.epochs == model.history.epochs
+
+
+def test_offline_falls_back_to_titles_only(monkeypatch, tmp_path):
+    monkeypatch.setattr(fm, "wt103_status", lambda timeout=3.0: (False, "offline (test)"))
+    train = synthetic(48, 2)
+    cfg = fm.FastaiConfig(**{**TINY.as_dict(), "pretrained": "auto", "lr_find_iters": 0,
+                             "lm_epochs": 1, "clas_epochs": (1, 0, 0, 0)})
+    with fm._quiet():
+        dls = fm._lm_dls(train["title"].tolist(), cfg, tmp_path)
+        learn, path, reason = fm._language_model_learner(dls, cfg)
+    assert path == "titles-only" and reason == "offline (test)"
+    with pytest.raises(ModelError, match="WikiText-103"):
+        fm._language_model_learner(dls, replace(cfg, pretrained="wikitext-103"))
+    with pytest.raises(ValueError):
+        fm._language_model_learner(dls, replace(cfg, pretrained="imagenet"))
