@@ -75,3 +75,22 @@ def csv_file(tmp_path, rows) -> Path:
     path = tmp_path / "train_valid.csv"
     rows.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (skips if absent, fails where required)."""
+    from blgenre.screenshot import CHROMIUM_ARGS, chromium_path
+
+    path = chromium_path()
+    if path is None:
+        message = "chromium is not installed (run `make browser`)"
+        if os.environ.get("BLGENRE_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

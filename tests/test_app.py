@@ -6,7 +6,6 @@ and JavaScript snippets the book documents, from headless Chromium, and by 20 co
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess
@@ -135,38 +134,27 @@ def test_documented_javascript_example(app_url):
 
 
 @pytest.mark.browser
-def test_browser_types_a_title_and_reads_the_prediction(app_url, tmp_path):
-    from blgenre.screenshot import CHROMIUM_ARGS, chromium_path, classify_in_browser
+def test_browser_types_a_title_and_reads_the_prediction(app_url, browser):
+    from blgenre.screenshot import classify_in_browser
 
-    exe = chromium_path()
-    if exe is None:
-        if os.environ.get("BLGENRE_REQUIRE_BROWSER"):
-            pytest.fail("BLGENRE_REQUIRE_BROWSER is set but chromium is not installed")
-        pytest.skip("chromium not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            text = classify_in_browser(page, app_url, FICTION_TITLE, "baseline")
-            assert "Fiction" in text and "%" in text
-            assert "Training a fastai ULMFiT model" in page.content()
-            assert page.locator(f"text={EXAMPLES[0]}").count() >= 1
-            # an empty title gives a message, not a prediction; markup stays text
-            page.locator("#blgenre-title textarea").fill("")
-            page.locator("#blgenre-classify").click()
-            page.wait_for_function(
-                "() => document.querySelector('#blgenre-message textarea').value"
-                ".includes('empty')", timeout=20_000)
-            page.locator("#blgenre-title textarea").fill("<img src=x id=pwned> A novel")
-            page.locator("#blgenre-classify").click()
-            page.wait_for_function(
-                "() => document.querySelector('#blgenre-message textarea').value === 'OK'",
-                timeout=20_000)
-            assert page.locator("#pwned").count() == 0
-        finally:
-            browser.close()
+    page = browser.new_page()
+    text = classify_in_browser(page, app_url, FICTION_TITLE, "baseline")
+    assert "Fiction" in text and "%" in text
+    assert "Training a fastai ULMFiT model" in page.content()
+    assert page.locator(f"text={EXAMPLES[0]}").count() >= 1
+    # an empty title gives a message, not a prediction; markup stays text
+    page.locator("#blgenre-title textarea").fill("")
+    page.locator("#blgenre-classify").click()
+    page.wait_for_function(
+        "() => document.querySelector('#blgenre-message textarea').value"
+        ".includes('empty')", timeout=20_000)
+    page.locator("#blgenre-title textarea").fill("<img src=x id=pwned> A novel")
+    page.locator("#blgenre-classify").click()
+    page.wait_for_function(
+        "() => document.querySelector('#blgenre-message textarea').value === 'OK'",
+        timeout=20_000)
+    assert page.locator("#pwned").count() == 0
+    page.close()
 
 
 def test_load_20_clients_25_requests_each(app_url):
