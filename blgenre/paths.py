@@ -1,8 +1,9 @@
 """Where the book keeps what it reads and what it produces.
 
-Everything a build produces lives under ``artifacts/`` (git-ignored). The folder can be moved
-with the ``BLGENRE_ARTIFACTS`` environment variable, which the tests use to work in a
-temporary folder.
+Everything a build produces lives under ``artifacts/`` (git-ignored): in the book's checkout
+when the package is used from there, otherwise (e.g. installed from the repository in Colab) in
+the current folder. ``BLGENRE_ARTIFACTS`` moves it; the tests use that to work in a temporary
+folder.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
+#: True when the package runs from the book's own checkout (not an installed copy).
+IN_CHECKOUT = (PROJECT_ROOT / "_config.yml").is_file()
 
 
 def artifacts_dir(*parts: str, create: bool = True) -> Path:
     """Return ``artifacts/<parts>``, creating the folder unless ``create`` is false."""
-    root = Path(os.environ.get("BLGENRE_ARTIFACTS", PROJECT_ROOT / "artifacts"))
+    default = PROJECT_ROOT / "artifacts" if IN_CHECKOUT else Path.cwd() / "artifacts"
+    root = Path(os.environ.get("BLGENRE_ARTIFACTS", default))
     path = root.joinpath(*parts)
     if create:
         path.mkdir(parents=True, exist_ok=True)

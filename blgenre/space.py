@@ -109,6 +109,8 @@ def hosted_space_url(config: str | Path | None = None) -> str:
     from .paths import PROJECT_ROOT
 
     path = Path(config) if config else PROJECT_ROOT / "_config.yml"
+    if not path.is_file():  # an installed copy of the package (e.g. in Colab) has no book config
+        return ""
     cfg = yaml.safe_load(path.read_text()) or {}
     context = (cfg.get("sphinx") or {}).get("config", {}).get("html_context") or {}
     return str(context.get("hf_space_url") or "").strip()
