@@ -1,0 +1,94 @@
+"""The chapters' paired notebooks: ``python -m blgenre.notebooks sync|check``.
+
+Each chapter is written as MyST markdown (``chapters/<name>.md``, reviewed as code) and paired by
+jupytext with ``chapters/<name>.ipynb``, an output-free notebook that Colab, Binder and Jupyter
+open from the book's launch buttons. ``sync`` regenerates the notebooks from the markdown;
+``check`` fails when a pair differs (the tests and the pre-commit hook run it).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .paths import PROJECT_ROOT
+
+
+def toc_pages(root: Path = PROJECT_ROOT) -> list[str]:
+    """Every page of the book, in table-of-contents order (``chapters/intro``, ...)."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [c["file"] for c in part["chapters"]]
+    return pages
+
+
+def chapter_sources(root: Path = PROJECT_ROOT) -> list[Path]:
+    """The markdown source of every page."""
+    return [root / f"{page}.md" for page in toc_pages(root)]
+
+
+def _cells(nb) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", [])))
+            for c in nb.cells]
+
+
+def expected_notebook(md: Path):
+    """The notebook jupytext makes from a chapter's markdown."""
+    import jupytext
+
+    return jupytext.read(md)
+
+
+def sync(root: Path = PROJECT_ROOT) -> list[Path]:
+    """Write ``<name>.ipynb`` beside every chapter from its markdown; return the files written."""
+    import jupytext
+
+    written = []
+    for md in chapter_sources(root):
+        target = md.with_suffix(".ipynb")
+        jupytext.write(expected_notebook(md), target, fmt="ipynb")
+        written.append(target)
+    return written
+
+
+def out_of_sync(root: Path = PROJECT_ROOT) -> list[str]:
+    """Chapters whose ``.ipynb`` is missing or differs from their markdown (cells and tags)."""
+    import nbformat
+
+    problems = []
+    for md in chapter_sources(root):
+        ipynb = md.with_suffix(".ipynb")
+        if not ipynb.is_file():
+            problems.append(f"{ipynb.relative_to(root)}: missing")
+            continue
+        actual = nbformat.read(ipynb, as_version=4)
+        if _cells(actual) != _cells(expected_notebook(md)):
+            problems.append(f"{ipynb.relative_to(root)}: differs from {md.name}")
+        elif any(c.get("outputs") for c in actual.cells if c.cell_type == "code"):
+            problems.append(f"{ipynb.relative_to(root)}: has outputs (commit it output-free)")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["sync"]:
+        for path in sync():
+            print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+        return 0
+    if argv == ["check"]:
+        problems = out_of_sync()
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print("run `python -m blgenre.notebooks sync` (or `make notebooks`)", file=sys.stderr)
+            return 1
+        print(f"{len(chapter_sources())} chapter notebooks in sync")
+        return 0
+    print("usage: python -m blgenre.notebooks sync|check", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
