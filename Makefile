@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BOOK_FLAGS := -W -n --keep-going --all
 
-.PHONY: install book test lint clean browser
+.PHONY: install book test lint clean browser notebooks
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ book: install
 
 test: install
 	$(BIN)/python -m pytest -ra
+
+# Regenerate the output-free chapters/*.ipynb (for Colab and Binder) from the .md chapters.
+notebooks: install
+	$(BIN)/python -m blgenre.notebooks sync
 
 lint: install
 	$(BIN)/ruff check blgenre tests

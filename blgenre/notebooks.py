@@ -26,8 +26,9 @@ def toc_pages(root: Path = PROJECT_ROOT) -> list[str]:
 
 
 def chapter_sources(root: Path = PROJECT_ROOT) -> list[Path]:
-    """The markdown source of every page."""
-    return [root / f"{page}.md" for page in toc_pages(root)]
+    """The markdown source of every executable page (those with jupytext front matter)."""
+    pages = [root / f"{page}.md" for page in toc_pages(root)]
+    return [md for md in pages if "\njupytext:" in md.read_text().split("\n---", 1)[0]]
 
 
 def _cells(nb) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -19,20 +19,12 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
-import yaml
 
+from blgenre.notebooks import toc_pages
 from blgenre.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.book
 HTML = PROJECT_ROOT / "_build" / "html"
-
-
-def toc_pages() -> list[str]:
-    toc = yaml.safe_load((PROJECT_ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for part in toc.get("parts", []):
-        pages += [c["file"] for c in part["chapters"]]
-    return pages
 
 
 @pytest.fixture(scope="session")
