@@ -91,3 +91,37 @@ def load_model(folder: str | Path) -> Classifier:
 def missing_model_message(kind: str, folder: str | Path) -> str:
     """What to tell a reader whose model folder does not exist yet."""
     return f"no {kind} model in {folder}: build the book or run the {KINDS[kind][2]} first"
+
+
+#: Functions that load a model (and its test metrics) if a chapter already made them, and train,
+#: save and evaluate it otherwise.
+ENSURE = {
+    "baseline": ("blgenre.baseline", "ensure_baseline"),
+    "fastai": ("blgenre.fastai_model", "ensure_fastai"),
+    "transformer": ("blgenre.transformer_model", "ensure_transformer"),
+}
+
+
+def ensure_models(names: tuple[str, ...] = tuple(ENSURE)) -> dict[str, str]:
+    """Make sure every model in ``names`` is trained, saved and scored; say what was done.
+
+    A chapter that needs the models calls this, so it also runs on its own (in Colab, say): a
+    model an earlier chapter saved is loaded; a missing one is trained now (quickly in workshop
+    mode, see :mod:`blgenre.settings`).
+    """
+    import time
+
+    from .evaluate import load_metrics
+    from .paths import model_dir
+
+    done = {}
+    for name in names:
+        had = (model_dir(name) / META_FILE).is_file() and load_metrics(name) is not None
+        start = time.perf_counter()
+        module, func = ENSURE[name]
+        getattr(importlib.import_module(module), func)()
+        seconds = time.perf_counter() - start
+        done[name] = (f"loaded from artifacts/models/{name}" if had
+                      else f"not found, so trained and evaluated now ({seconds:.0f} s)")
+        print(f"{name}: {done[name]}")
+    return done
