@@ -122,6 +122,9 @@ class FastaiConfig:
     clas_seq_len: int = 72
     #: Epochs of the four gradual-unfreezing stages: last layer group, -2, -3, all.
     clas_epochs: tuple[int, int, int, int] = (2, 2, 2, 6)
+    #: The same with WikiText-103 weights: fastai's IMDb recipe, and a network about ten times
+    #: larger. (Not validated here: these machines cannot download the weights.)
+    clas_epochs_pretrained: tuple[int, int, int, int] = (1, 1, 1, 2)
     clas_lr: float = 3e-2
     clas_drop_mult: float = 0.5
     #: Weight the loss by inverse class frequency (Fiction is the smaller class). It did not
@@ -440,7 +443,7 @@ def train_classifier(train: pd.DataFrame, valid: pd.DataFrame, vocab: list[str],
         history.lr_find["classifier"]["chosen"] = cfg.clas_lr
     set_seed(cfg.seed)
     lr, decay = cfg.clas_lr, 2.6 ** 4  # ULMFiT's discriminative factor 2.6 per layer group
-    e1, e2, e3, e4 = cfg.clas_epochs
+    e1, e2, e3, e4 = cfg.clas_epochs_pretrained if pretrained else cfg.clas_epochs
     _fit(learn, e1, lr, history, "classifier", "freeze_to(-1)")
     learn.freeze_to(-2)
     _fit(learn, e2, slice(lr / 2 / decay, lr / 2), history, "classifier", "freeze_to(-2)")

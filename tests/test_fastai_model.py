@@ -149,3 +149,31 @@ def test_offline_falls_back_to_titles_only(monkeypatch, tmp_path):
         fm._language_model_learner(dls, replace(cfg, pretrained="wikitext-103"))
     with pytest.raises(ValueError):
         fm._language_model_learner(dls, replace(cfg, pretrained="imagenet"))
+
+
+def test_wikitext_path_with_stand_in_weights(monkeypatch, tmp_path):
+    """The online path, offline: random weights of fastai's default size stand in for WT103."""
+    import pickle
+
+    import fastai.text.learner
+    import torch
+    from fastai.text.all import AWD_LSTM, defaults, get_language_model
+
+    fake = tmp_path / "wt103-fwd"
+    fake.mkdir()
+    vocab = defaults.text_spec_tok + ["the", "a", "of", "tale", "history", "kent"]
+    torch.save(get_language_model(AWD_LSTM, len(vocab)).state_dict(), fake / "lstm_fwd.pth")
+    (fake / "itos_wt103.pkl").write_bytes(pickle.dumps(vocab))
+    monkeypatch.setattr(fm, "wt103_status", lambda timeout=3.0: (True, "stand-in"))
+    monkeypatch.setattr(fastai.text.learner, "untar_data", lambda url, **kwargs: fake)
+    monkeypatch.setenv("BLGENRE_ARTIFACTS", str(tmp_path))
+    train, valid = synthetic(32, 4), synthetic(16, 5)
+    cfg = replace(TINY, pretrained="auto", lr_find_iters=0, lm_epochs_pretrained=1,
+                  clas_epochs_pretrained=(1, 0, 0, 1))
+    model = fm.train_fastai(train, valid, train["title"].tolist(), cfg,
+                            folder=tmp_path / "model", data_sha256="0" * 64)
+    assert model.meta["pretraining"] == "wikitext-103"
+    assert model.meta["lm_arch"]["emb_sz"] == 400  # the weights dictate the size
+    stages = [e["stage"] for e in model.history.epochs]
+    assert stages == ["frozen", "freeze_to(-1)", "unfreeze"]
+    assert model.predict_proba(["A tale of Kent"]).shape == (1, 2)
