@@ -206,3 +206,17 @@ def test_padding_table():
     assert table["token positions"].tolist()[0] == 32  # 4 titles x 8
     assert table["token positions"].tolist()[2] == 2 * 3 + 2 * 8  # sorted: [3, 3], [8, 8]
     assert table["padding share"].iloc[2] == pytest.approx(0.0)
+
+
+def test_fine_tuning_is_repeatable(tiny_checkpoint, tmp_artifacts, monkeypatch):
+    """Same seed, same data, same threads: the same losses and the same weights."""
+    monkeypatch.setenv("BLGENRE_OFFLINE", "1")
+    train_t, train_y = titles(16)
+    runs = [tm.fine_tune(train_t, train_y, train_t[:8], train_y[:8], str(tiny_checkpoint),
+                         learning_rate=1e-3, epochs=1, batch_size=8, logging_steps=1,
+                         run_name=f"repeat{i}") for i in range(2)]
+    losses = [r.history["loss"].dropna().tolist() for r in runs]
+    assert losses[0] == losses[1]
+    for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert torch.are_deterministic_algorithms_enabled()  # set_seed's setting is restored
