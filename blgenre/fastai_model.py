@@ -624,11 +624,27 @@ class FastaiModel:
         texts = clean_titles(titles)
         if not texts:
             return np.empty((0, 2))
+        # Tokenise the whole list in one spaCy pass (the training path), rather than one title
+        # at a time inside the data loader, which also tokenises every title twice (once to
+        # sort by length): five times faster, and the same tokens.
+        tokens = self._tokenize(texts)
+        # A title longer than the classifier's chunk (72 tokens) is read in several chunks, and
+        # fastai then pads the other titles of its batch by whole chunks, which changes their
+        # scores a little. So such titles (none in the catalogue) are scored one at a time,
+        # and every title gets the same answer whatever else is in its batch.
+        bptt = getattr(self.learn.model[0], "bptt", 72)
+        short = [i for i, t in enumerate(tokens) if len(t) <= bptt]
+        long = [i for i, t in enumerate(tokens) if len(t) > bptt]
+        probs = np.empty((len(tokens), 2))
+        if short:
+            probs[short] = self._predict_tokens([tokens[i] for i in short], batch_size)
+        for i in long:
+            probs[i] = self._predict_tokens([tokens[i]], 1)[0]
+        return probs
+
+    def _predict_tokens(self, tokens: list[list[str]], batch_size: int) -> np.ndarray:
         with _quiet(), _threads(self.threads), self.learn.no_bar(), self.learn.no_logging():
-            # Tokenise the whole list in one spaCy pass (the training path), rather than one
-            # title at a time inside the data loader, which also tokenises every title twice
-            # (once to sort by length): five times faster, and the same tokens.
-            dl = self.learn.dls.test_dl(self._tokenize(texts), bs=batch_size, num_workers=0)
+            dl = self.learn.dls.test_dl(tokens, bs=batch_size, num_workers=0)
             probs, _ = self.learn.get_preds(dl=dl, reorder=True)
         vocab = list(self.learn.dls.vocab[1])
         probs = probs.numpy().astype(float)[:, [vocab.index(label) for label in LABELS]]

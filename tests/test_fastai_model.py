@@ -94,6 +94,10 @@ def test_bad_inputs_do_not_crash(trained):
     assert np.isfinite(p).all()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
     assert model.predict_proba([]).shape == (0, 2)
+    # a title's score does not depend on a very long title sharing its batch
+    alone = model.predict_proba(["Poems on Kent", "A history of Wales"])
+    mixed = model.predict_proba(["Poems on Kent", "x " * 5000, "A history of Wales"])
+    np.testing.assert_allclose(mixed[[0, 2]], alone, atol=1e-6)
     out = predict_titles(model, titles)
     assert out.loc[0, "label"] == "" and np.isnan(out.loc[0, "prob_fiction"])
     assert (out["label"].iloc[2:] != "").all()
