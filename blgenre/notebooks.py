@@ -44,13 +44,20 @@ def expected_notebook(md: Path):
 
 
 def sync(root: Path = PROJECT_ROOT) -> list[Path]:
-    """Write ``<name>.ipynb`` beside every chapter from its markdown; return the files written."""
+    """Write ``<name>.ipynb`` beside each chapter whose notebook is missing or stale.
+
+    Notebooks already in sync are left alone, so their cell ids (and git diffs) stay stable.
+    """
     import jupytext
+    import nbformat
 
     written = []
     for md in chapter_sources(root):
         target = md.with_suffix(".ipynb")
-        jupytext.write(expected_notebook(md), target, fmt="ipynb")
+        expected = expected_notebook(md)
+        if target.is_file() and _cells(nbformat.read(target, as_version=4)) == _cells(expected):
+            continue
+        jupytext.write(expected, target, fmt="ipynb")
         written.append(target)
     return written
 
