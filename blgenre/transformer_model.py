@@ -542,8 +542,15 @@ class TransformerModel:
                                 name)
 
     def fast(self) -> TransformerModel:
-        """The cheaper variant chosen in chapter 'Inference at scale' (:data:`FAST_VARIANT`)."""
-        return self.variant(FAST_VARIANT)
+        """The cheaper variant chosen in chapter 'Inference at scale' (:data:`FAST_VARIANT`).
+
+        ``torch.ao.quantization`` is deprecated in favour of the separate ``torchao`` package; if
+        a future PyTorch no longer has it, this falls back to bfloat16.
+        """
+        try:
+            return self.variant(FAST_VARIANT)
+        except (ImportError, AttributeError):
+            return self.variant("bf16")
 
     def state_bytes(self) -> int:
         """Size of the weights as ``torch.save`` writes them (quantised weights included)."""
