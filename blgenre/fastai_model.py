@@ -630,7 +630,7 @@ class FastaiModel:
         tokens = self._tokenize(texts)
         # A title longer than the classifier's chunk (72 tokens) is read in several chunks, and
         # fastai then pads the other titles of its batch by whole chunks, which changes their
-        # scores a little. So such titles (none in the catalogue) are scored one at a time,
+        # scores a little. So such titles (a handful in the catalogue) are scored one at a time,
         # and every title gets the same answer whatever else is in its batch.
         bptt = getattr(self.learn.model[0], "bptt", 72)
         short = [i for i, t in enumerate(tokens) if len(t) <= bptt]
@@ -655,15 +655,29 @@ class FastaiModel:
 # The book's run: the split, the test set, the harness
 
 
-def train_on_split(config: FastaiConfig | None = None) -> FastaiModel:
-    """Train on the book's split (LM: train + valid titles and other non-test catalogue titles)."""
-    from . import split
+def default_config() -> FastaiConfig:
+    """The book's settings, or shorter training in workshop mode (``BLGENRE_WORKSHOP=1``)."""
+    from . import settings
 
-    cfg = config or FastaiConfig()
+    if settings.workshop():
+        return FastaiConfig(lm_epochs=8, lm_epochs_pretrained=1, clas_epochs=(2, 1, 1, 4),
+                            clas_epochs_pretrained=(1, 0, 0, 1), lr_find_iters=30)
+    return FastaiConfig()
+
+
+def train_on_split(config: FastaiConfig | None = None) -> FastaiModel:
+    """Train on the book's split (LM: train + valid titles and other non-test catalogue titles).
+
+    In workshop mode the classifier trains on a sample of the training split
+    (:func:`blgenre.settings.sample_train`) and, unless ``config`` is given, for fewer epochs.
+    """
+    from . import settings, split
+
+    cfg = config or default_config()
     titles, sources = lm_corpus(max_titles=cfg.max_lm_titles, seed=cfg.seed)
-    return train_fastai(split.part("train"), split.part("valid"), titles, cfg,
-                        data_sha256=split.split_info()["split_sha256"],
-                        extra_meta={"lm_sources": sources})
+    return train_fastai(settings.sample_train(split.part("train")), split.part("valid"), titles,
+                        cfg, data_sha256=split.split_info()["split_sha256"],
+                        extra_meta={"lm_sources": sources, "workshop": settings.workshop()})
 
 
 def evaluate_on_test(model: FastaiModel | None = None, folder: str | Path | None = None) -> dict:
@@ -694,15 +708,19 @@ def evaluate_on_test(model: FastaiModel | None = None, folder: str | Path | None
 
 
 def ensure_fastai(config: FastaiConfig | None = None) -> FastaiModel:
-    """The saved model if it matches the current split, else train, export and evaluate it."""
-    from . import split
+    """The saved model if it matches the split and the mode (workshop or not), else train it.
+
+    A newly trained model is exported and scored on the test split.
+    """
+    from . import settings, split
     from .evaluate import load_metrics
 
     folder = model_dir(NAME)
     sha = split.split_info()["split_sha256"]
     try:
         model = FastaiModel.load(folder)
-        if model.meta.get("data_sha256") == sha and load_metrics(NAME) is not None:
+        if (model.meta.get("data_sha256") == sha and load_metrics(NAME) is not None
+                and bool(model.meta.get("workshop")) == settings.workshop()):
             return model
     except ModelError:
         pass
