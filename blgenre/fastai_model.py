@@ -128,7 +128,7 @@ class FastaiConfig:
     clas_lr: float = 3e-2
     clas_drop_mult: float = 0.5
     #: Weight the loss by inverse class frequency (Fiction is the smaller class). It did not
-    #: help on the validation split (see VALIDATION_RUNS).
+    #: help on the validation split.
     class_weights: bool = False
     #: Iterations of ``lr_find`` before each training (0: skip it).
     lr_find_iters: int = 60
@@ -513,26 +513,7 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
 #: Validation-split comparisons made while writing the chapter (titles-only, 2 CPU cores shared
 #: with other jobs), with :func:`compare_settings`; the settings not listed were the defaults.
 #: Macro-F1 on the 263 validation titles, never on the test split.
-VALIDATION_RUNS = [
-    {"lm_epochs": 10, "clas_lr": 0.01, "clas_epochs": "2, 1, 1, 4", "clas_bs": 32,
-     "clas_drop_mult": 0.5, "class_weights": True, "valid_macro_f1": 0.684},
-    {"lm_epochs": 15, "clas_lr": 0.02, "clas_epochs": "2, 2, 2, 6", "clas_bs": 32,
-     "clas_drop_mult": 0.5, "class_weights": True, "valid_macro_f1": 0.776},
-    {"lm_epochs": 15, "clas_lr": 0.02, "clas_epochs": "2, 2, 2, 6", "clas_bs": 32,
-     "clas_drop_mult": 0.3, "class_weights": True, "valid_macro_f1": 0.757},
-    {"lm_epochs": 15, "clas_lr": 0.04, "clas_epochs": "3, 2, 2, 8", "clas_bs": 16,
-     "clas_drop_mult": 0.5, "class_weights": True, "valid_macro_f1": 0.794},
-    {"lm_epochs": 15, "clas_lr": 0.02, "clas_epochs": "2, 2, 2, 6", "clas_bs": 32,
-     "clas_drop_mult": 0.5, "class_weights": False, "valid_macro_f1": 0.793},
-    {"lm_epochs": 15, "clas_lr": 0.02, "clas_epochs": "1, 1, 1, 4", "clas_bs": 32,
-     "clas_drop_mult": 0.5, "class_weights": False, "valid_macro_f1": 0.787},
-    {"lm_epochs": 15, "clas_lr": 0.03, "clas_epochs": "2, 2, 2, 6", "clas_bs": 32,
-     "clas_drop_mult": 0.5, "class_weights": False, "valid_macro_f1": 0.825},
-    {"lm_epochs": 15, "clas_lr": 0.02, "clas_epochs": "2, 2, 2, 6", "clas_bs": 32,
-     "clas_drop_mult": 0.7, "class_weights": False, "valid_macro_f1": 0.769},
-    {"lm_epochs": 20, "clas_lr": 0.04, "clas_epochs": "3, 2, 2, 8", "clas_bs": 16,
-     "clas_drop_mult": 0.5, "class_weights": True, "valid_macro_f1": 0.727},
-]
+
 
 LM_KEYS = ("pretrained", "seed", "emb_sz", "n_hid", "n_layers", "min_freq", "max_lm_titles",
            "lm_valid_pct", "lm_bs", "lm_seq_len", "lm_epochs", "lm_epochs_pretrained", "lm_lr",
