@@ -510,11 +510,6 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
     return model
 
 
-#: Validation-split comparisons made while writing the chapter (titles-only, 2 CPU cores shared
-#: with other jobs), with :func:`compare_settings`; the settings not listed were the defaults.
-#: Macro-F1 on the 263 validation titles, never on the test split.
-
-
 LM_KEYS = ("pretrained", "seed", "emb_sz", "n_hid", "n_layers", "min_freq", "max_lm_titles",
            "lm_valid_pct", "lm_bs", "lm_seq_len", "lm_epochs", "lm_epochs_pretrained", "lm_lr",
            "lm_drop_mult", "wd")
