@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import settings
 from .data import LABELS
 from .evaluate import labels_from_proba, macro_f1
 from .models import META_FILE, read_meta, verify_files, write_meta
@@ -409,6 +410,10 @@ def search(train: pd.DataFrame, valid: pd.DataFrame, checkpoint: Checkpoint | st
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = resolve_checkpoint(checkpoint)
     grid = SEARCH[checkpoint.size_class]
+    if settings.workshop():  # one learning rate, two epochs, a sample of the training titles
+        train = settings.sample_train(train)
+        learning_rates = learning_rates or grid["learning_rate"][1:2]
+        epochs = epochs or 2
     learning_rates = learning_rates or grid["learning_rate"]
     epochs = epochs or grid["epochs"]
     start = time.perf_counter()
@@ -620,6 +625,7 @@ def save_and_evaluate(found: SearchResult, test: pd.DataFrame, n_train: int | No
         "epoch_seconds": best.epoch_seconds,
         "n_train": n_train,
         "parameters": int(sum(p.numel() for p in best.model.parameters())),
+        "workshop": settings.workshop(),
     }
     model = TransformerModel(best.model, best.tokenizer, {"kind": NAME},
                              max_length=best.settings.get("max_length", MAX_LENGTH))
@@ -628,7 +634,7 @@ def save_and_evaluate(found: SearchResult, test: pd.DataFrame, n_train: int | No
     metrics = evaluate(NAME, test, prob, extra={
         **{k: info[k] for k in ("checkpoint", "checkpoint_source", "offline", "hyperparameters",
                                 "valid_macro_f1", "search_seconds", "train_seconds",
-                                "epoch_seconds", "parameters")},
+                                "epoch_seconds", "parameters", "workshop")},
         "model_bytes": folder_bytes(saved),
     })
     return model, metrics
@@ -640,6 +646,7 @@ def train_and_evaluate(checkpoint: str | None = None, folder: str | Path | None 
     from . import split
 
     train, valid, test = split.part("train"), split.part("valid"), split.part("test")
+    train = settings.sample_train(train)  # the whole training part unless in workshop mode
     found = search(train, valid, checkpoint, **search_kwargs)
     model, metrics = save_and_evaluate(found, test, len(train), folder)
     return model, found, metrics
