@@ -636,7 +636,7 @@ def default_config() -> FastaiConfig:
     from . import settings
 
     if settings.workshop():
-        return FastaiConfig(lm_epochs=8, lm_epochs_pretrained=1, clas_epochs=(2, 1, 1, 4),
+        return FastaiConfig(lm_epochs=5, lm_epochs_pretrained=1, clas_epochs=(1, 1, 1, 2),
                             clas_epochs_pretrained=(1, 0, 0, 1), lr_find_iters=30)
     return FastaiConfig()
 
