@@ -33,7 +33,7 @@ book: install
 	@echo "Open _build/html/index.html in a browser."
 
 test: install
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=15
 
 # Regenerate the output-free chapters/*.ipynb (for Colab and Binder) from the .md chapters.
 notebooks: install

@@ -411,10 +411,10 @@ def search(train: pd.DataFrame, valid: pd.DataFrame, checkpoint: Checkpoint | st
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = resolve_checkpoint(checkpoint)
     grid = SEARCH[checkpoint.size_class]
-    if settings.workshop():  # one learning rate, two epochs, a sample of the training titles
+    if settings.workshop():  # one learning rate, three epochs, a sample of the training titles
         train = settings.sample_train(train)
         learning_rates = learning_rates or grid["learning_rate"][1:2]
-        epochs = epochs or 2
+        epochs = epochs or 3
     learning_rates = learning_rates or grid["learning_rate"]
     epochs = epochs or grid["epochs"]
     start = time.perf_counter()
@@ -668,17 +668,20 @@ def ensure_transformer() -> tuple[TransformerModel, dict]:
 # --------------------------------------------------------------------------- inference at scale
 def benchmark(model: TransformerModel, titles: list[str], test: pd.DataFrame,
               batch_sizes: tuple[int, ...] = (1, 8, 32, 128, 512),
-              variants: tuple[str, ...] = VARIANTS, max_titles: int = 800,
-              n_single: int = 100, repeats: int = 3, write: bool = True) -> dict:
+              variants: tuple[str, ...] = VARIANTS, max_titles: int | None = None,
+              n_single: int = 100, repeats: int | None = None, write: bool = True) -> dict:
     """Titles per second for each variant and batch size, and each variant's test macro-F1.
 
-    Each setting is timed ``repeats`` times on the first ``max_titles`` titles and the fastest
-    run is kept (as :mod:`timeit` does: slower runs measure other programs competing for the
-    CPU, not the model). Batch size 1 is timed on the first ``n_single`` titles only. One
-    run per variant in input order (at batch size 128) shows what length-sorting buys.
+    Each setting is timed ``repeats`` times (default 3; 1 in workshop mode) on the first
+    ``max_titles`` titles (default 800; 300 in workshop mode) and the fastest run is kept (as
+    :mod:`timeit` does: slower runs measure other programs competing for the CPU, not the
+    model). Batch size 1 is timed on the first ``n_single`` titles only. One run per variant in
+    input order (at batch size 128) shows what length-sorting buys.
     """
     import torch
 
+    repeats = repeats or (1 if settings.workshop() else 3)
+    max_titles = max_titles or (300 if settings.workshop() else 800)
     titles = clean_titles(titles)[:max_titles]
     variants = ("plain", *[v for v in variants if v != "plain"])  # the reference comes first
     rows, quality = [], {}
