@@ -59,6 +59,23 @@ INDEX_METRICS = [
 ]
 
 
+def within_page(markdown: str, levels: int = 2) -> str:
+    """A card's Markdown with its headings moved ``levels`` down, to show inside a book page.
+
+    Shown as is, a card's ``# Title`` would become a second page title and its sections would
+    sit beside the chapter's own. Headings inside fenced code blocks are left alone.
+    """
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            hashes = len(line) - len(line.lstrip("#"))
+            line = "#" * min(hashes + levels, 6) + line[hashes:]
+        lines.append(line)
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- data facts
 def language_codes(languages) -> list[str]:
     """ISO codes of the language names in ``languages`` (names as in the catalogue), sorted."""

@@ -70,6 +70,19 @@ def test_no_cdn_scripts(built_book):
         assert not external, f"{page} loads scripts from other hosts: {external}"
 
 
+def test_launch_buttons_open_the_paired_notebooks(built_book):
+    from blgenre.notebooks import chapter_sources
+
+    for md in chapter_sources():
+        page = md.relative_to(PROJECT_ROOT).with_suffix("").as_posix()
+        text = (built_book / f"{page}.html").read_text()
+        colab = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', text)
+        binder = re.findall(r'href="(https://mybinder\.org/[^"]+)"', text)
+        assert colab and binder, f"{page}: no Colab or Binder launch button"
+        assert all(u.endswith(f"{page}.ipynb") for u in colab), colab
+        assert all(f"{page}.ipynb" in u for u in binder), binder
+
+
 @pytest.fixture(scope="session")
 def server(built_book):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(built_book))
@@ -90,7 +103,7 @@ def test_pages_render_in_chromium(browser, server, tmp_path):
         url = urljoin(server, f"{name}.html")
         response = page.goto(url, wait_until="load")
         assert response and response.ok, url
-        h1 = page.locator("main h1").first
+        h1 = page.locator("main article h1").first  # (main also holds a print-only h1)
         assert h1.is_visible(), f"{name}: no visible heading"
         assert h1.inner_text().strip()
         broken = page.evaluate("""() => Array.from(document.querySelectorAll('main img'))

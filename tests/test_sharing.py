@@ -201,3 +201,10 @@ def test_neural_cards_state_pretraining_path(tiny, tmp_path, kind, meta, expect)
     for snippet in expect:
         assert snippet in text, snippet
     assert cards.card_index(ModelCard(text)) == cards.expected_index(metrics)
+
+
+def test_cards_shown_within_a_page_lose_no_text_and_no_title_level():
+    text = "# Card\n\nIntro\n\n## Uses\n\n```python\n# a comment, not a heading\n```\n###### Deep"
+    shown = cards.within_page(text)
+    assert shown.splitlines() == ["### Card", "", "Intro", "", "#### Uses", "", "```python",
+                                  "# a comment, not a heading", "```", "###### Deep"]
