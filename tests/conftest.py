@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +21,22 @@ if "BLGENRE_DATA" not in os.environ:
 # Never wait on the network in tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+_MEASUREMENTS: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def measure():
+    """Record a measurement (a timing, a latency) to print in the test run's summary."""
+    return _MEASUREMENTS.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _MEASUREMENTS:
+        terminalreporter.section("measurements")
+        for line in _MEASUREMENTS:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture
@@ -94,3 +113,30 @@ def browser():
         browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def real_data_session() -> Path:
+    folder = os.environ.get("BLGENRE_DATA")
+    if not folder or not (Path(folder) / "train_valid.csv").is_file():
+        pytest.skip("BLGENRE_DATA does not point at the British Library data")
+    return Path(folder)
+
+
+@pytest.fixture(scope="session")
+def built_book(real_data_session, measure) -> Path:
+    """Build the book once per test session, as ``make book`` does; its HTML folder.
+
+    This executes every chapter whose cached result is stale, so afterwards ``artifacts/``
+    holds the book's real split, models and metrics.
+    """
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "blgenre.buildtools", "prepare"], check=True,
+                   cwd=PROJECT_ROOT)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", ".", "-W", "-n", "--keep-going", "--all"],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True)
+    measure(f"book build (-W, executing changed chapters): {time.perf_counter() - start:.0f} s")
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, "book build failed:\n" + log[-8000:]
+    return PROJECT_ROOT / "_build" / "html"

@@ -29,7 +29,7 @@ FICTION_TITLE, NONFICTION_TITLE = "Poems of love and the sea", "Report on the ra
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app_url(tmp_path_factory, measure):
     """The app on a free loopback port, serving a baseline trained on made-up rows."""
     root = tmp_path_factory.mktemp("app") / "artifacts"
     with pytest.MonkeyPatch.context() as mp:
@@ -41,7 +41,7 @@ def app_url(tmp_path_factory):
         start = time.perf_counter()
         demo = build_app(examples=EXAMPLES)
         url = launch(demo, port=None, block=False)
-        print(f"\napp started in {time.perf_counter() - start:.2f} s at {url}")
+        measure(f"app started in {time.perf_counter() - start:.2f} s at {url}")
         assert url.startswith("http://127.0.0.1:")
         yield url
         demo.close()
@@ -157,7 +157,7 @@ def test_browser_types_a_title_and_reads_the_prediction(app_url, browser):
     page.close()
 
 
-def test_load_20_clients_25_requests_each(app_url):
+def test_load_20_clients_25_requests_each(app_url, measure):
     """20 concurrent clients x 25 requests on loopback: every answer right; latency printed."""
     import httpx
 
@@ -187,7 +187,7 @@ def test_load_20_clients_25_requests_each(app_url):
     assert errors == []
     assert len(latencies) == n_clients * n_requests
     q = statistics.quantiles(latencies, n=20)
-    print(f"\nload test: {len(latencies)} requests from {n_clients} clients in {wall:.1f} s "
+    measure(f"load test: {len(latencies)} requests from {n_clients} clients in {wall:.1f} s "
           f"({len(latencies) / wall:.0f}/s); latency p50 {statistics.median(latencies) * 1000:.0f}"
           f" ms, p95 {q[18] * 1000:.0f} ms")
 
@@ -235,3 +235,25 @@ def test_cli_app_defaults_to_loopback():
     args = build_parser().parse_args(["app"])
     assert (args.host, args.port) == ("127.0.0.1", 7860)
     assert build_parser().parse_args(["app", "--port", "8001"]).port == 8001
+
+
+@pytest.mark.book
+def test_book_models_side_by_side(built_book, measure, monkeypatch):
+    """The real models the book trained: all three answer, through the API, for one title."""
+    from gradio_client import Client
+
+    monkeypatch.delenv("BLGENRE_ARTIFACTS", raising=False)  # the module's app points it elsewhere
+    start = time.perf_counter()
+    demo = build_app(examples=EXAMPLES)  # reads artifacts/models/ of the book build
+    url = launch(demo, port=None, block=False)
+    measure(f"app with the book's three models started in {time.perf_counter() - start:.1f} s")
+    try:
+        client = Client(url, verbose=False)
+        result = client.predict("The mystery of the moor. A novel", api_name="/classify")
+        assert set(result) == {"baseline", "fastai", "transformer"}
+        for r in result.values():
+            assert r["label"] in {"Fiction", "Non-fiction"}
+            assert abs(r["prob_fiction"] + r["prob_non_fiction"] - 1) < 1e-5
+        assert sum(r["label"] == "Fiction" for r in result.values()) >= 2
+    finally:
+        demo.close()

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import re
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
@@ -25,29 +20,6 @@ from blgenre.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.book
 HTML = PROJECT_ROOT / "_build" / "html"
-
-
-@pytest.fixture(scope="session")
-def built_book(real_data_session) -> Path:
-    """Build the book once per test session, as ``make book`` does."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "blgenre.buildtools", "prepare"], check=True,
-                   cwd=PROJECT_ROOT)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", ".", "-W", "-n", "--keep-going", "--all"],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True)
-    print(f"book build: {time.perf_counter() - start:.0f} s")
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, "book build failed:\n" + log[-8000:]
-    return HTML
-
-
-@pytest.fixture(scope="session")
-def real_data_session() -> Path:
-    folder = os.environ.get("BLGENRE_DATA")
-    if not folder or not (Path(folder) / "train_valid.csv").is_file():
-        pytest.skip("BLGENRE_DATA does not point at the British Library data")
-    return Path(folder)
 
 
 def test_every_chapter_built_and_executed(built_book):
@@ -94,7 +66,7 @@ def server(built_book):
 
 
 @pytest.mark.browser
-def test_pages_render_in_chromium(browser, server, tmp_path):
+def test_pages_render_in_chromium(browser, server, tmp_path, measure):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     failed_requests: list[str] = []
     page.on("requestfailed", lambda r: failed_requests.append(r.url))
@@ -120,4 +92,4 @@ def test_pages_render_in_chromium(browser, server, tmp_path):
         assert target.is_file() or (target / "index.html").is_file(), f"broken link: {link}"
     local_failures = [u for u in failed_requests if u.startswith(server)]
     assert not local_failures, f"requests that failed: {local_failures}"
-    print(f"checked {len(toc_pages())} pages and {len(internal_links)} internal links")
+    measure(f"browser: checked {len(toc_pages())} pages and {len(internal_links)} internal links")

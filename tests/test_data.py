@@ -97,14 +97,14 @@ def test_cache_folder_used(monkeypatch, tmp_path, csv_file):
     assert data.locate() == csv_file
 
 
-def test_offline_download_fails_fast_with_instructions(monkeypatch, tmp_path):
+def test_offline_download_fails_fast_with_instructions(monkeypatch, tmp_path, measure):
     monkeypatch.delenv("BLGENRE_DATA", raising=False)
     monkeypatch.setenv("BLGENRE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "BL_URL", "http://127.0.0.1:9/bl.csv")  # nothing listens there
     start = time.perf_counter()
     with pytest.raises(DataUnavailableError, match="BLGENRE_DATA") as info:
         data.load_books()
-    print(f"offline failure after {time.perf_counter() - start:.2f} s")
+    measure(f"offline data failure after {time.perf_counter() - start:.2f} s")
     assert "doi.org/10.23636/BKHQ-0312" in str(info.value)
     assert not (tmp_path / "cache" / data.FULL_FILE).exists()
 
