@@ -39,13 +39,19 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
 
 
-@pytest.fixture
-def real_data() -> Path:
+@pytest.fixture(scope="session")
+def real_data_session() -> Path:
     """Folder holding the real British Library CSV (skips if there is none)."""
     folder = os.environ.get("BLGENRE_DATA")
     if not folder or not (Path(folder) / "train_valid.csv").is_file():
         pytest.skip("BLGENRE_DATA does not point at the British Library data")
     return Path(folder)
+
+
+@pytest.fixture
+def real_data(real_data_session) -> Path:
+    """The same folder, for function-scoped tests."""
+    return real_data_session
 
 
 @pytest.fixture
@@ -113,14 +119,6 @@ def browser():
         browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="session")
-def real_data_session() -> Path:
-    folder = os.environ.get("BLGENRE_DATA")
-    if not folder or not (Path(folder) / "train_valid.csv").is_file():
-        pytest.skip("BLGENRE_DATA does not point at the British Library data")
-    return Path(folder)
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,11 @@ def test_check_catches_a_stale_notebook(tmp_path):
         "chapters/baseline.ipynb: differs from baseline.md", "chapters/intro.ipynb: missing"]
 
 
+def standalone_jobs() -> int:
+    """How many chapters run side by side (``BLGENRE_STANDALONE_JOBS``, default 2)."""
+    return int(os.environ.get("BLGENRE_STANDALONE_JOBS", "2"))
+
+
 @dataclass
 class StandaloneRun:
     chapter: str
@@ -75,22 +80,19 @@ def _run_alone(chapter: str, folder: Path, data: str, threads: int | None = None
 
 
 @pytest.fixture(scope="session")
-def standalone_runs(request, tmp_path_factory) -> dict[str, StandaloneRun]:
+def standalone_runs(request, tmp_path_factory, real_data_session) -> dict[str, StandaloneRun]:
     """Run every selected chapter alone, ``BLGENRE_STANDALONE_JOBS`` (default 2) at a time.
 
     Each run is its own process with its own empty folder, so runs share nothing; running two
     at once, each on its share of the cores, only uses both CPU cores.
     """
-    folder = os.environ.get("BLGENRE_DATA")
-    if not folder or not (Path(folder) / "train_valid.csv").is_file():
-        pytest.skip("BLGENRE_DATA does not point at the British Library data")
     chapters = [item.callspec.params["chapter"] for item in request.session.items
                 if getattr(item, "originalname", "") == "test_chapter_runs_alone"]
     base = tmp_path_factory.mktemp("standalone")
-    jobs = int(os.environ.get("BLGENRE_STANDALONE_JOBS", "2"))
+    jobs = standalone_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # the later chapters, longer, go first
-        runs = pool.map(lambda c: _run_alone(c, base / c / "colab", folder, threads),
+        runs = pool.map(lambda c: _run_alone(c, base / c / "colab", str(real_data_session), threads),
                         chapters[::-1])
         result = {run.chapter: run for run in runs}
     record = Path(os.environ.get("BLGENRE_TIMINGS", base / "standalone.tsv"))
@@ -105,7 +107,7 @@ def standalone_runs(request, tmp_path_factory) -> dict[str, StandaloneRun]:
 def test_chapter_runs_alone(chapter, standalone_runs, measure):
     run = standalone_runs[chapter]
     measure(f"standalone workshop run of {chapter}: {run.seconds:.0f} s "
-            f"(chapters run {os.environ.get('BLGENRE_STANDALONE_JOBS', '2')} at a time)")
+            f"(chapters run {standalone_jobs()} at a time)")
     assert run.returncode == 0, f"{chapter} failed when run alone:\n{run.log[-6000:]}"
 
 
