@@ -16,7 +16,8 @@ WORKSHOP_ENV = "BLGENRE_WORKSHOP"
 #: 1,200). With 400 it learned nothing in two epochs; 600 for three reached a validation
 #: macro-F1 of about 0.85 in 40 s on a 2-core CPU.
 WORKSHOP_TRAIN_TITLES = 600
-NOTICE = ("WORKSHOP RUN (BLGENRE_WORKSHOP=1): shortened training on a sample of titles; "
+NOTICE = ("WORKSHOP RUN (BLGENRE_WORKSHOP=1): shortened training (fewer epochs; the transformer "
+          "sees a sample of the titles); "
           "the numbers below differ from the published book's.")
 
 
