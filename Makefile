@@ -28,7 +28,7 @@ browser:
 	command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 book: install
-	$(BIN)/python -m blgenre.buildtools prepare
+	$(BIN)/python -m blgenre.book.buildtools prepare
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
 	@echo "Open _build/html/index.html in a browser."
 
@@ -37,7 +37,7 @@ test: install
 
 # Regenerate the output-free chapters/*.ipynb (for Colab and Binder) from the .md chapters.
 notebooks: install
-	$(BIN)/python -m blgenre.notebooks sync
+	$(BIN)/python -m blgenre.book.notebooks sync
 
 lint: install
 	$(BIN)/ruff check blgenre tests

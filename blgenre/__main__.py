@@ -14,11 +14,11 @@ import argparse
 import sys
 import time
 
-from .errors import BLGenreError
+from blgenre.errors import BLGenreError
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import input_notes, predict_file
+    from blgenre.models.predict import input_notes, predict_file
 
     start = time.perf_counter()
     result = predict_file(args.model, args.input, args.output, args.batch_size,
@@ -32,7 +32,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from .split import create_split
+    from blgenre.data.split import create_split
 
     df = create_split(args.seed)
     print(df.groupby(["split", "label"]).size().to_string())
@@ -40,13 +40,13 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _app(args: argparse.Namespace) -> int:
-    from .app import main as app_main
+    from blgenre.sharing.app import main as app_main
 
     return app_main(args.host, args.port, args.models)
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from .share import publish
+    from blgenre.sharing.share import publish
 
     url = publish(args.folder, args.repo_id, token=args.token, private=args.private)
     print(f"published {args.folder} to {url}", file=sys.stderr)
@@ -54,7 +54,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .share import verify
+    from blgenre.sharing.share import verify
 
     report = verify(args.paths)
     bad = 0

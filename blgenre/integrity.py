@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .errors import ModelError
+from blgenre.errors import ModelError
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -105,7 +105,7 @@ def csv_file(tmp_path, rows) -> Path:
 @pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium driven by Playwright (skips if absent, fails where required)."""
-    from blgenre.screenshot import CHROMIUM_ARGS, chromium_path
+    from blgenre.sharing.screenshot import CHROMIUM_ARGS, chromium_path
 
     path = chromium_path()
     if path is None:
@@ -131,7 +131,7 @@ def built_book(real_data_session, measure) -> Path:
     # as `make book` would: whatever a test module has pointed elsewhere does not leak in
     env = {k: v for k, v in os.environ.items() if k not in ("BLGENRE_ARTIFACTS", "BLGENRE_WORKSHOP")}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "blgenre.buildtools", "prepare"], check=True,
+    subprocess.run([sys.executable, "-m", "blgenre.book.buildtools", "prepare"], check=True,
                    cwd=PROJECT_ROOT, env=env)
     jb = Path(sys.executable).with_name("jupyter-book")
     proc = subprocess.run([str(jb), "build", ".", "-W", "-n", "--keep-going", "--all"],

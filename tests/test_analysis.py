@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blgenre import audit, crowd, data, explore, plots
+from blgenre import data
+from blgenre.data import audit, crowd, explore
+from blgenre.evaluation import plots
 
 # --- crowd: agreement -------------------------------------------------------------------------
 
@@ -214,7 +216,7 @@ def test_label_conflicts_and_rows_per_record():
 
 
 def test_leakage_table_on_made_up_rows(rows):
-    from blgenre.split import make_split
+    from blgenre.data.split import make_split
 
     repeated = pd.concat([rows, rows, rows])  # every record three times
     books, _ = data.clean(repeated)

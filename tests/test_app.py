@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import make_rows
 
-from blgenre import baseline, data
-from blgenre.app import api_examples, build_app, launch, load_available, parse_sse
-from blgenre.text import MAX_TITLE_CHARS
+from blgenre import data
+from blgenre.data.text import MAX_TITLE_CHARS
+from blgenre.models import baseline
+from blgenre.sharing.app import api_examples, build_app, launch, load_available, parse_sse
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning",
                                         "ignore::DeprecationWarning")
@@ -135,7 +136,7 @@ def test_documented_javascript_example(app_url):
 
 @pytest.mark.browser
 def test_browser_types_a_title_and_reads_the_prediction(app_url, browser):
-    from blgenre.screenshot import classify_in_browser
+    from blgenre.sharing.screenshot import classify_in_browser
 
     page = browser.new_page()
     text = classify_in_browser(page, app_url, FICTION_TITLE, "baseline")
@@ -200,8 +201,8 @@ def tiny_model(tmp_artifacts):
 
 
 def test_widget_predicts_and_refuses_empty_titles(tiny_model):
-    from blgenre.app import predict_all
-    from blgenre.widget import prediction_widget, result_table
+    from blgenre.sharing.app import predict_all
+    from blgenre.sharing.widget import prediction_widget, result_table
 
     widget = prediction_widget(value=FICTION_TITLE)
     widget.classify()  # must not raise, with or without a kernel
@@ -214,7 +215,7 @@ def test_widget_predicts_and_refuses_empty_titles(tiny_model):
 def test_space_folder(tiny_model, tmp_path):
     from importlib.metadata import version
 
-    from blgenre.space import hosted_space_url, space_embed_html, write_space
+    from blgenre.sharing.space import hosted_space_url, space_embed_html, write_space
 
     folder = write_space(tmp_path / "space", examples=EXAMPLES)
     readme = (folder / "README.md").read_text()

@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlparse
 
 import pytest
 
-from blgenre.notebooks import toc_pages
+from blgenre.book.notebooks import toc_pages
 from blgenre.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.book
@@ -43,7 +43,7 @@ def test_no_cdn_scripts(built_book):
 
 
 def test_launch_buttons_open_the_paired_notebooks(built_book):
-    from blgenre.notebooks import chapter_sources
+    from blgenre.book.notebooks import chapter_sources
 
     for md in chapter_sources():
         page = md.relative_to(PROJECT_ROOT).with_suffix("").as_posix()

@@ -8,9 +8,9 @@ import sys
 import pandas as pd
 import pytest
 
-from blgenre import baseline, data
+from blgenre import data
 from blgenre.__main__ import main
-from blgenre.models import load_model
+from blgenre.models import baseline, load_model
 
 
 @pytest.fixture

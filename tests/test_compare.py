@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blgenre import compare, evaluate
+from blgenre.evaluation import compare, evaluate
 
 F, N = "Fiction", "Non-fiction"
 

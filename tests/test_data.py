@@ -100,7 +100,7 @@ def test_cache_folder_used(monkeypatch, tmp_path, csv_file):
 def test_offline_download_fails_fast_with_instructions(monkeypatch, tmp_path, measure):
     monkeypatch.delenv("BLGENRE_DATA", raising=False)
     monkeypatch.setenv("BLGENRE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(data, "BL_URL", "http://127.0.0.1:9/bl.csv")  # nothing listens there
+    monkeypatch.setattr(data.loading, "BL_URL", "http://127.0.0.1:9/bl.csv")  # nothing listens there
     start = time.perf_counter()
     with pytest.raises(DataUnavailableError, match="BLGENRE_DATA") as info:
         data.load_books()

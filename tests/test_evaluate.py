@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blgenre import evaluate
+from blgenre.evaluation import evaluate
 
 F, N = "Fiction", "Non-fiction"
 # 4 fiction (3 found), 6 non-fiction (4 found, 2 called fiction)

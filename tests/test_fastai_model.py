@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("fastai")
 
-from blgenre import fastai_model as fm  # noqa: E402
 from blgenre.errors import ModelError  # noqa: E402
+from blgenre.models import fastai_model as fm  # noqa: E402
 from blgenre.models import load_model, read_meta  # noqa: E402
-from blgenre.predict import predict_titles  # noqa: E402
+from blgenre.models.predict import predict_titles  # noqa: E402
 
 FICTION = ["A tale of {}", "The {} : a novel", "Poems on {}", "{} , a romance in three volumes",
            "The ballad of {}", "Verses about {}", "A comedy of {}"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from blgenre import notebooks
+from blgenre.book import notebooks
 from blgenre.paths import PROJECT_ROOT
 
 CHAPTERS = [md.stem for md in notebooks.chapter_sources()]
@@ -112,7 +112,7 @@ def test_chapter_runs_alone(chapter, standalone_runs, measure):
 
 
 def test_pages_execute_in_toc_order():
-    from blgenre.sphinxext import toc_order
+    from blgenre.book.sphinxext import toc_order
 
     names = ["chapters/demo", "chapters/bibliography", "chapters/transformer", "chapters/intro",
              "chapters/zzz-not-in-toc"]

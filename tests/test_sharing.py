@@ -10,10 +10,12 @@ import zipfile
 import pytest
 from huggingface_hub import ModelCard
 
-from blgenre import baseline, cards, data, share
+from blgenre import data
 from blgenre.__main__ import main
-from blgenre.evaluate import evaluate
+from blgenre.evaluation.evaluate import evaluate
+from blgenre.models import baseline
 from blgenre.paths import PROJECT_ROOT, model_dir
+from blgenre.sharing import cards, share
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from blgenre import data, split
+from blgenre import data
+from blgenre.data import split
 
 
 def _assert_no_leak(df: pd.DataFrame) -> None:

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from blgenre import transformer_model as tm
 from blgenre.__main__ import main
 from blgenre.errors import InputError
 from blgenre.models import load_model
-from blgenre.predict import predict_file
+from blgenre.models import transformer_model as tm
+from blgenre.models.predict import predict_file
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

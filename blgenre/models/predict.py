@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .models import Classifier, load_model
-from .text import MAX_TITLE_CHARS, clean_titles
+from blgenre.data.text import MAX_TITLE_CHARS, clean_titles
+from blgenre.errors import InputError
+from blgenre.models import Classifier, load_model
 
 OUTPUT_COLUMNS = ["title", "label", "prob_fiction", "prob_non_fiction"]
 

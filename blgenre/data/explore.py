@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .data import LABELS
+from blgenre.data import LABELS
 
 FICTION = LABELS[0]
 

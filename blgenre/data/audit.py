@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import data
-from .paths import artifacts_dir
+from blgenre import data
+from blgenre.paths import artifacts_dir
 
 #: Answer columns a volunteer typed or chose; identical values across rows of one record in all
 #: of them (free text included) mean the rows are copies of one answer set.
@@ -114,9 +114,9 @@ def leakage_table(raw: pd.DataFrame, split: pd.DataFrame, test_fraction: float =
 
     * *random rows*: shuffle the catalogue rows and hold out ``test_fraction`` of them;
     * *random records*: one row per record (as the book keeps), shuffled, not grouped by title;
-    * *the book's split*: :func:`blgenre.split.make_split`, grouped by record and title.
+    * *the book's split*: :func:`blgenre.data.split.make_split`, grouped by record and title.
 
-    ``split`` is the book's split (``blgenre.split.load_split()``); the two naive splits use
+    ``split`` is the book's split (``blgenre.data.split.load_split()``); the two naive splits use
     the same test fraction.
     """
     rng = np.random.default_rng(seed)
@@ -356,11 +356,11 @@ def scores_by_status(predictions: pd.DataFrame, flags: pd.DataFrame | None = Non
     """A model's test results separately for each audit verdict (and for English books).
 
     ``predictions`` needs ``record_id``, ``label`` and ``pred`` columns, as in the CSV that
-    :func:`blgenre.evaluate.evaluate` writes (``artifacts/predictions/<model>.csv``); ``flags``
+    :func:`blgenre.evaluation.evaluate.evaluate` writes (``artifacts/predictions/<model>.csv``); ``flags``
     defaults to the saved verdicts (:func:`load_record_flags`), computed from the data if the
     audit chapter has not run.
     """
-    from .evaluate import grouped_metrics
+    from blgenre.evaluation.evaluate import grouped_metrics
 
     if flags is None:
         flags = load_record_flags()

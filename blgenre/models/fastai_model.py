@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -33,11 +34,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import LABELS
-from .errors import ModelError
-from .paths import artifacts_dir, model_dir
-from .seed import SEED, set_seed
-from .text import clean_titles
+from blgenre.data import LABELS
+from blgenre.data.text import clean_titles
+from blgenre.errors import ModelError
+from blgenre.paths import artifacts_dir, model_dir
+from blgenre.seed import SEED, set_seed
 
 MODEL_FILE = "model.pkl"
 HISTORY_FILE = "history.json"
@@ -50,11 +51,6 @@ def fastai_home() -> Path:
     home = artifacts_dir("fastai_home")
     os.environ["FASTAI_HOME"] = str(home)
     return home
-
-
-# fastai caches its config folder the first time it needs it, so set the variable before any
-# fastai module is imported (they are imported lazily, inside the functions below).
-fastai_home()
 
 
 @contextmanager
@@ -77,7 +73,13 @@ def _threads(n: int):
 
 @contextmanager
 def _quiet():
-    """No progress bars or fastai chatter in saved notebook outputs."""
+    """No progress bars or fastai chatter in saved notebook outputs.
+
+    Every use of fastai goes through here, so this is also where ``FASTAI_HOME`` is set: fastai
+    caches its config folder the first time it needs it, and importing this module does nothing.
+    """
+    if "FASTAI_HOME" not in os.environ:
+        fastai_home()
     import fastprogress.fastprogress as fp
 
     saved = fp.printing
@@ -196,7 +198,8 @@ def lm_corpus(books: pd.DataFrame | None = None, max_titles: int | None = None,
     unless they share a record id or a normalised title with a test book. Returns the titles and
     a count per source.
     """
-    from . import data, split
+    from blgenre import data
+    from blgenre.data import split
 
     books = split.load_split() if books is None else books
     test = books[books["split"] == "test"]
@@ -458,18 +461,15 @@ def train_classifier(train: pd.DataFrame, valid: pd.DataFrame, vocab: list[str],
 def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
                  config: FastaiConfig | None = None, folder: str | Path | None = None,
                  data_sha256: str = "", extra_meta: dict | None = None) -> FastaiModel:
-    """Train the language model and the classifier, export them and write ``model.json``.
+    """Train the language model and the classifier; save them to ``folder`` if one is given.
 
     ``train`` and ``valid`` need ``title`` and ``label`` columns; ``lm_titles`` must not contain
-    test titles. Returns the exported model, ready to predict, with ``meta`` and ``history``.
+    test titles. Returns the model, ready to predict, with ``meta`` and ``history``.
     """
-    from . import runinfo
-    from .evaluate import labels_from_proba, macro_f1
-    from .models import write_meta
+    from blgenre import runinfo
+    from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
 
     cfg = config or FastaiConfig()
-    folder = Path(folder) if folder else model_dir(NAME)
-    folder.mkdir(parents=True, exist_ok=True)
     history = History()
     total = time.perf_counter()
     with _quiet(), _threads(cfg.threads), \
@@ -480,33 +480,27 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
         pretrained = lm_info["pretraining"] == "wikitext-103"
         del lm
         learn = train_classifier(train, valid, vocab, cfg, pretrained, workdir, history)
-        for stale in (folder / MODEL_FILE, folder / HISTORY_FILE):
-            stale.unlink(missing_ok=True)
-        learn.export(folder / MODEL_FILE)
-    model = FastaiModel(learn, {"kind": NAME})
+    model = FastaiModel(learn, {"kind": NAME}, history)
     valid_prob = model.predict_proba(valid["title"].tolist())[:, 0]
-    valid_f1 = macro_f1(valid["label"], labels_from_proba(valid_prob))
     history.seconds["total"] = round(time.perf_counter() - total, 1)
-    (folder / HISTORY_FILE).write_text(json.dumps(history.as_dict()))
-    model.meta = write_meta(
-        folder, NAME, [MODEL_FILE],
+    model.meta.update(
         architecture="AWD_LSTM (ULMFiT)",
         pretraining=lm_info["pretraining"],
         pretraining_note=lm_info["pretraining_note"],
         vocab_size=lm_info["vocab_size"],
         data_sha256=data_sha256,
-        data_sha256_of="artifacts/split.csv (blgenre.split.split_info()['split_sha256'])",
+        data_sha256_of="artifacts/split.csv (blgenre.data.split.split_info()['split_sha256'])",
         n_train=len(train), n_valid=len(valid), lm_titles=lm_info["lm_titles"],
         hyperparameters=cfg.as_dict(),
         lm_arch=lm_info["lm_arch"],
-        valid_macro_f1=valid_f1,
+        valid_macro_f1=macro_f1(valid["label"], labels_from_proba(valid_prob)),
         seconds=history.seconds,
-        model_bytes=(folder / MODEL_FILE).stat().st_size,
         parameters=int(sum(p.numel() for p in learn.model.parameters())),
         hardware=runinfo.hardware(),
         **(extra_meta or {}),
     )
-    model.history = history
+    if folder is not None:
+        model.save(folder)
     return model
 
 
@@ -522,7 +516,7 @@ def compare_settings(variants: list[dict], train: pd.DataFrame, valid: pd.DataFr
     Variants that share the language-model settings share one language model. Only the
     validation split is used; this is how the defaults of :class:`FastaiConfig` were chosen.
     """
-    from .evaluate import labels_from_proba, macro_f1
+    from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
 
     base = base or FastaiConfig()
     rows, encoders = [], {}
@@ -558,25 +552,83 @@ class FastaiModel:
     #: torch CPU threads used for prediction (see :func:`_threads`).
     threads = 1
 
+    kind = NAME
+
     def __init__(self, learn, meta: dict | None = None, history: History | None = None):
         self.learn = learn
         self.meta = meta or {"kind": NAME}
         self.history = history or History()
+        # fastai's Learner keeps per-call state (callbacks, progress bar): one caller at a time
+        self._lock = threading.Lock()
+
+    @classmethod
+    def run_settings(cls) -> dict:
+        """The settings a saved model must share to be reused (workshop or book settings)."""
+        return default_config().as_dict()
+
+    @classmethod
+    def train_on_split(cls, train: pd.DataFrame, valid: pd.DataFrame,
+                       config: FastaiConfig | None = None) -> FastaiModel:
+        """Train on the split (LM: train + valid titles and other non-test catalogue titles).
+
+        In workshop mode, unless ``config`` is given, both stages train for fewer epochs. The
+        classifier keeps every training title: trained from scratch on fewer, it guessed one
+        class.
+        """
+        from blgenre import settings
+        from blgenre.data import split
+
+        cfg = config or default_config()
+        titles, sources = lm_corpus(max_titles=cfg.max_lm_titles, seed=cfg.seed)
+        return train_fastai(train, valid, titles, cfg,
+                            data_sha256=split.split_info()["split_sha256"],
+                            extra_meta={"lm_sources": sources, "workshop": settings.workshop()})
+
+    def save(self, folder: str | Path | None = None, **info) -> Path:
+        """Export the learner (a pickle), its training history and ``model.json``."""
+        from blgenre.models.lifecycle import training_info, write_meta
+
+        folder = Path(folder) if folder else model_dir(NAME)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in (folder / MODEL_FILE, folder / HISTORY_FILE):
+            stale.unlink(missing_ok=True)
+        with _quiet():
+            self.learn.export(folder / MODEL_FILE)
+        (folder / HISTORY_FILE).write_text(json.dumps(self.history.as_dict()))
+        self.meta = write_meta(folder, NAME, [MODEL_FILE, HISTORY_FILE], **{
+            **training_info(self.meta), "model_bytes": (folder / MODEL_FILE).stat().st_size,
+            **info})
+        return folder
+
+    def evaluation_extra(self, folder: str | Path) -> dict:
+        """Facts about training to keep beside the test metrics."""
+        meta = self.meta
+        seconds = meta.get("seconds", {})
+        return {
+            "pretraining": meta.get("pretraining"),
+            "lm_seconds": seconds.get("language model"),
+            "classifier_seconds": seconds.get("classifier"),
+            "train_seconds": seconds.get("total"),
+            "model_bytes": meta.get("model_bytes"),
+            "vocab_size": meta.get("vocab_size"),
+            "valid_macro_f1": meta.get("valid_macro_f1"),
+        }
 
     @classmethod
     def load(cls, folder: str | Path) -> FastaiModel:
         """Load ``folder/model.pkl`` after checking its sha256 against ``model.json``."""
-        from .models import read_meta, verify_files
+        from blgenre.models.lifecycle import checked_meta
 
         folder = Path(folder)
-        meta = read_meta(folder)
-        if meta["kind"] != NAME:
-            raise ModelError(f"{folder}: a {meta['kind']!r} model, not a fastai model")
-        verify_files(folder, meta)  # before unpickling: the pickle runs code when loaded
+        meta = checked_meta(folder, NAME)  # before unpickling: the pickle runs code when loaded
         with _quiet():
             from fastai.learner import load_learner
 
-            learn = load_learner(folder / MODEL_FILE, cpu=True)
+            try:
+                learn = load_learner(folder / MODEL_FILE, cpu=True)
+            except Exception as exc:  # a pickle that matches its hash but does not load
+                raise ModelError(f"{folder / MODEL_FILE}: cannot be loaded as a fastai model "
+                                 f"({type(exc).__name__}: {exc})") from None
         history = History()
         if (folder / HISTORY_FILE).is_file():
             history = History(**json.loads((folder / HISTORY_FILE).read_text()))
@@ -592,10 +644,10 @@ class FastaiModel:
     def predict_proba(self, titles: list[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities of (Fiction, Non-fiction) for each title, shape ``(n, 2)``.
 
-        Titles are cleaned like everywhere else in the book (:func:`blgenre.text.clean_title`:
+        Titles are cleaned like everywhere else in the book (:func:`blgenre.data.text.clean_title`:
         control characters removed, cut to 1,000 characters). An empty title is scored as an
         empty sequence: a defined answer that carries no information (the CLI and
-        :func:`blgenre.predict.predict_titles` leave blank titles unlabelled instead).
+        :func:`blgenre.models.predict.predict_titles` leave blank titles unlabelled instead).
         """
         texts = clean_titles(titles)
         if not texts:
@@ -619,7 +671,8 @@ class FastaiModel:
         return probs
 
     def _predict_tokens(self, tokens: list[list[str]], batch_size: int) -> np.ndarray:
-        with _quiet(), _threads(self.threads), self.learn.no_bar(), self.learn.no_logging():
+        with self._lock, _quiet(), _threads(self.threads), self.learn.no_bar(), \
+                self.learn.no_logging():
             dl = self.learn.dls.test_dl(tokens, bs=batch_size, num_workers=0)
             probs, _ = self.learn.get_preds(dl=dl, reorder=True)
         vocab = list(self.learn.dls.vocab[1])
@@ -633,7 +686,7 @@ class FastaiModel:
 
 def default_config() -> FastaiConfig:
     """The book's settings, or shorter training in workshop mode (``BLGENRE_WORKSHOP=1``)."""
-    from . import settings
+    from blgenre import settings
 
     if settings.workshop():
         # Measured on a 2-core CPU (validation macro-F1, training time): 8 LM epochs and
@@ -642,70 +695,6 @@ def default_config() -> FastaiConfig:
         return FastaiConfig(lm_epochs=8, lm_epochs_pretrained=1, clas_epochs=(1, 1, 1, 4),
                             clas_epochs_pretrained=(1, 0, 0, 1), lr_find_iters=30)
     return FastaiConfig()
-
-
-def train_on_split(config: FastaiConfig | None = None) -> FastaiModel:
-    """Train on the book's split (LM: train + valid titles and other non-test catalogue titles).
-
-    In workshop mode, unless ``config`` is given, both stages train for fewer epochs. The
-    classifier keeps every training title: trained from scratch on fewer, it guessed one class.
-    """
-    from . import settings, split
-
-    cfg = config or default_config()
-    titles, sources = lm_corpus(max_titles=cfg.max_lm_titles, seed=cfg.seed)
-    return train_fastai(split.part("train"), split.part("valid"), titles,
-                        cfg, data_sha256=split.split_info()["split_sha256"],
-                        extra_meta={"lm_sources": sources, "workshop": settings.workshop()})
-
-
-def evaluate_on_test(model: FastaiModel | None = None, folder: str | Path | None = None) -> dict:
-    """Score the model on the test split with the shared harness; timings go in ``extra``."""
-    from . import split
-    from .evaluate import evaluate
-
-    folder = Path(folder) if folder else model_dir(NAME)
-    if model is None:
-        model = FastaiModel.load(folder)
-    test = split.part("test")
-    start = time.perf_counter()
-    prob = model.predict_proba(test["title"].tolist())[:, 0]
-    seconds = time.perf_counter() - start
-    meta = model.meta
-    extra = {
-        "pretraining": meta.get("pretraining"),
-        "lm_seconds": meta.get("seconds", {}).get("language model"),
-        "classifier_seconds": meta.get("seconds", {}).get("classifier"),
-        "train_seconds": meta.get("seconds", {}).get("total"),
-        "test_predict_seconds": round(seconds, 2),
-        "test_titles_per_second": round(len(test) / seconds, 1),
-        "model_bytes": meta.get("model_bytes"),
-        "vocab_size": meta.get("vocab_size"),
-        "valid_macro_f1": meta.get("valid_macro_f1"),
-    }
-    return evaluate(NAME, test, prob, extra=extra)
-
-
-def ensure_fastai(config: FastaiConfig | None = None) -> FastaiModel:
-    """The saved model if it matches the split and the mode (workshop or not), else train it.
-
-    A newly trained model is exported and scored on the test split.
-    """
-    from . import settings, split
-    from .evaluate import load_metrics
-
-    folder = model_dir(NAME)
-    sha = split.split_info()["split_sha256"]
-    try:
-        model = FastaiModel.load(folder)
-        if (model.meta.get("data_sha256") == sha and load_metrics(NAME) is not None
-                and bool(model.meta.get("workshop")) == settings.workshop()):
-            return model
-    except ModelError:
-        pass
-    model = train_on_split(config)
-    evaluate_on_test(model, folder)
-    return model
 
 
 # --------------------------------------------------------------------------------------------

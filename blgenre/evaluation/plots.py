@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .paths import figure_path  # noqa: E402
+from blgenre.paths import figure_path  # noqa: E402
 
 COLORS = {"Fiction": "#b2182b", "Non-fiction": "#2166ac"}
 
@@ -22,7 +22,7 @@ def save(fig: plt.Figure, name: str) -> plt.Figure:
 
 
 def confusion(metrics: dict, title: str | None = None, ax: plt.Axes | None = None) -> plt.Figure:
-    """Confusion matrix (counts) from a metrics dict written by :func:`blgenre.evaluate.evaluate`."""
+    """Confusion matrix (counts) from a metrics dict written by the evaluation harness."""
     cm = np.array(metrics["confusion_matrix"]["matrix"])
     labels = metrics["confusion_matrix"]["labels"]
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(3.8, 3.4))
@@ -101,7 +101,7 @@ def bars(counts: pd.Series, title: str = "", xlabel: str = "", ylabel: str = "co
 def volunteer_work(summary: pd.DataFrame, title: str = "") -> plt.Figure:
     """Classifications per volunteer (bars, most active first) with the cumulative share (line).
 
-    ``summary`` is :func:`blgenre.crowd.volunteer_summary`'s table.
+    ``summary`` is :func:`blgenre.data.crowd.volunteer_summary`'s table.
     """
     fig, ax = plt.subplots(figsize=(7, 3.4))
     x = np.arange(1, len(summary) + 1)
@@ -119,7 +119,7 @@ def volunteer_work(summary: pd.DataFrame, title: str = "") -> plt.Figure:
 def year_agreement(checks: pd.DataFrame, title: str = "") -> plt.Figure:
     """Catalogue year against the annotator's year, English-language books vs the others.
 
-    ``checks`` is :func:`blgenre.audit.row_checks`'s table. Points on the diagonal agree.
+    ``checks`` is :func:`blgenre.data.audit.row_checks`'s table. Points on the diagonal agree.
     """
     both = checks.dropna(subset=["catalogue_year", "annotator_year"])
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 4), sharex=True, sharey=True)

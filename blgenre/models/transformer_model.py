@@ -10,7 +10,7 @@ checkpoint was used; the saved ``model.json`` records it.
 Training uses the ``transformers`` :class:`~transformers.Trainer`: dynamic padding, an
 evaluation on the validation split after every epoch, and the best epoch (by validation macro-F1)
 kept. A small learning-rate search runs on the validation split only; the test split is touched
-once, by :func:`blgenre.evaluate.evaluate`.
+once, by :func:`blgenre.evaluation.evaluate.evaluate`.
 
 :class:`TransformerModel` predicts in length-sorted batches and has a cheaper CPU variant
 (:meth:`TransformerModel.variant`) that ``blgenre predict --fast`` uses; :func:`benchmark`
@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import settings
-from .data import LABELS
-from .evaluate import labels_from_proba, macro_f1
-from .models import META_FILE, read_meta, verify_files, write_meta
-from .paths import artifacts_dir, metrics_path, model_dir
-from .seed import SEED, set_seed
-from .text import clean_titles
+from blgenre import settings
+from blgenre.data import LABELS
+from blgenre.data.text import clean_titles
+from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
+from blgenre.models.lifecycle import META_FILE, checked_meta, training_info, write_meta
+from blgenre.paths import artifacts_dir, metrics_path, model_dir
+from blgenre.seed import SEED, set_seed
 
 NAME = "transformer"
 #: The original study's model, used when the Hub can be reached.
@@ -454,7 +454,7 @@ def curves(history: pd.DataFrame) -> pd.DataFrame:
 
 def plot_curves(history: pd.DataFrame, chosen_lr: float | None = None):
     """Training / validation loss and validation macro-F1 per epoch, one line per learning rate."""
-    from .plots import plt
+    from blgenre.evaluation.plots import plt
 
     table = curves(history)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -475,7 +475,65 @@ def plot_curves(history: pd.DataFrame, chosen_lr: float | None = None):
 
 # --------------------------------------------------------------------------- the model
 class TransformerModel:
-    """A fine-tuned sequence classifier and its tokenizer, with the book's model interface."""
+    """A fine-tuned sequence classifier and its tokenizer, with the lifecycle verbs of every kind."""
+
+    kind = NAME
+
+    @classmethod
+    def run_settings(cls) -> dict:
+        """What a saved model must share to be reused: checkpoint, search and workshop sample."""
+        return {"checkpoint": resolve_checkpoint().name, "search": SEARCH,
+                "max_length": MAX_LENGTH, "batch_size": BATCH_SIZE,
+                "workshop_titles": settings.WORKSHOP_TRAIN_TITLES if settings.workshop() else None}
+
+    @classmethod
+    def train_on_split(cls, train: pd.DataFrame, valid: pd.DataFrame,
+                       checkpoint: str | None = None, **search_kwargs) -> TransformerModel:
+        """Search learning rate and epoch on validation; the chosen run, with its story in ``meta``.
+
+        In workshop mode the search sees a sample of the training titles (see
+        :func:`blgenre.settings.sample_train`).
+        """
+        train = settings.sample_train(train)
+        found = search(train, valid, checkpoint, **search_kwargs)
+        best = found.best
+        history = found.history.astype(object).where(found.history.notna(), None)
+        meta = {
+            "kind": NAME,
+            "checkpoint": found.checkpoint.name,
+            "checkpoint_source": found.checkpoint.source,
+            "offline": found.checkpoint.offline,
+            "hyperparameters": {"learning_rate": best.learning_rate, "epochs": best.best_epoch,
+                                "max_epochs": best.epochs},
+            "settings": {k: v for k, v in best.settings.items() if k != "checkpoint"},
+            "valid_macro_f1": best.valid_macro_f1,
+            "search": found.table.to_dict(orient="records"),
+            "search_history": history.to_dict(orient="records"),
+            "search_seconds": found.seconds,
+            "train_seconds": best.train_seconds,
+            "epoch_seconds": best.epoch_seconds,
+            "n_train": len(train),
+            "parameters": int(sum(p.numel() for p in best.model.parameters())),
+            "workshop": settings.workshop(),
+        }
+        return cls(best.model, best.tokenizer, meta,
+                   max_length=best.settings.get("max_length", MAX_LENGTH))
+
+    @property
+    def search_table(self) -> pd.DataFrame:
+        """One row per learning rate tried on validation (saved in ``model.json``)."""
+        return pd.DataFrame(self.meta.get("search", []))
+
+    @property
+    def search_history(self) -> pd.DataFrame:
+        """Every search run's training log (saved in ``model.json``), for :func:`curves`."""
+        return pd.DataFrame(self.meta.get("search_history", [])).astype(float)
+
+    def evaluation_extra(self, folder: str | Path) -> dict:
+        """Facts about training to keep beside the test metrics."""
+        keys = ("checkpoint", "checkpoint_source", "offline", "hyperparameters", "valid_macro_f1",
+                "search_seconds", "train_seconds", "epoch_seconds", "parameters", "workshop")
+        return {**{k: self.meta.get(k) for k in keys}, "model_bytes": folder_bytes(folder)}
 
     def __init__(self, model, tokenizer, meta: dict | None = None, max_length: int = MAX_LENGTH,
                  batch_size: int = 64, variant_name: str = "plain"):
@@ -582,7 +640,7 @@ class TransformerModel:
         files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != META_FILE)
         for name in files:
             os.chmod(folder / name, 0o644)  # save_pretrained writes the weights as 0600
-        self.meta = write_meta(folder, NAME, files, **info)
+        self.meta = write_meta(folder, NAME, files, **{**training_info(self.meta), **info})
         return folder
 
     @classmethod
@@ -591,8 +649,7 @@ class TransformerModel:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         _quiet_transformers()
-        meta = read_meta(folder)
-        verify_files(folder, meta)
+        meta = checked_meta(folder, NAME)
         model = AutoModelForSequenceClassification.from_pretrained(str(folder))
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         loaded = cls(model, tokenizer, meta,
@@ -603,66 +660,6 @@ class TransformerModel:
 def folder_bytes(folder: str | Path) -> int:
     """Total size of the files in a model folder."""
     return sum(p.stat().st_size for p in Path(folder).iterdir() if p.is_file())
-
-
-# --------------------------------------------------------------------------- the whole recipe
-def save_and_evaluate(found: SearchResult, test: pd.DataFrame, n_train: int | None = None,
-                      folder: str | Path | None = None) -> tuple[TransformerModel, dict]:
-    """Save the search's chosen model with its story in ``model.json``; score it once on test."""
-    from .evaluate import evaluate
-
-    best = found.best
-    info = {
-        "checkpoint": found.checkpoint.name,
-        "checkpoint_source": found.checkpoint.source,
-        "offline": found.checkpoint.offline,
-        "hyperparameters": {"learning_rate": best.learning_rate, "epochs": best.best_epoch,
-                            "max_epochs": best.epochs},
-        "settings": {k: v for k, v in best.settings.items() if k != "checkpoint"},
-        "valid_macro_f1": best.valid_macro_f1,
-        "search": found.table.to_dict(orient="records"),
-        "search_seconds": found.seconds,
-        "train_seconds": best.train_seconds,
-        "epoch_seconds": best.epoch_seconds,
-        "n_train": n_train,
-        "parameters": int(sum(p.numel() for p in best.model.parameters())),
-        "workshop": settings.workshop(),
-    }
-    model = TransformerModel(best.model, best.tokenizer, {"kind": NAME},
-                             max_length=best.settings.get("max_length", MAX_LENGTH))
-    saved = model.save(folder, **info)
-    prob = model.predict_proba(test["title"].tolist())[:, 0]
-    metrics = evaluate(NAME, test, prob, extra={
-        **{k: info[k] for k in ("checkpoint", "checkpoint_source", "offline", "hyperparameters",
-                                "valid_macro_f1", "search_seconds", "train_seconds",
-                                "epoch_seconds", "parameters", "workshop")},
-        "model_bytes": folder_bytes(saved),
-    })
-    return model, metrics
-
-
-def train_and_evaluate(checkpoint: str | None = None, folder: str | Path | None = None,
-                       **search_kwargs) -> tuple[TransformerModel, SearchResult, dict]:
-    """Search on validation, save the chosen model, score it once on test; return all three."""
-    from . import split
-
-    train, valid, test = split.part("train"), split.part("valid"), split.part("test")
-    train = settings.sample_train(train)  # the whole training part unless in workshop mode
-    found = search(train, valid, checkpoint, **search_kwargs)
-    model, metrics = save_and_evaluate(found, test, len(train), folder)
-    return model, found, metrics
-
-
-def ensure_transformer() -> tuple[TransformerModel, dict]:
-    """The saved transformer and its test metrics, training and evaluating it first if needed."""
-    from .evaluate import load_metrics
-
-    folder = model_dir(NAME)
-    metrics = load_metrics(NAME)
-    if (folder / META_FILE).is_file() and metrics is not None:
-        return TransformerModel.load(folder), metrics
-    model, _, metrics = train_and_evaluate()
-    return model, metrics
 
 
 # --------------------------------------------------------------------------- inference at scale
@@ -730,7 +727,7 @@ def benchmark(model: TransformerModel, titles: list[str], test: pd.DataFrame,
         "rows": table.to_dict(orient="records"),
         "quality": quality,
     }
-    from . import runinfo
+    from blgenre import runinfo
 
     result["hardware"] = runinfo.hardware()
     if write:
@@ -755,7 +752,7 @@ def quality_table(result: dict) -> pd.DataFrame:
 
 def plot_throughput(result: dict, target: float | None = None):
     """Titles per second against batch size, one line per variant (log-scaled batch size)."""
-    from .plots import plt
+    from blgenre.evaluation.plots import plt
 
     table = throughput_table(result)
     fig, ax = plt.subplots(figsize=(6, 3.4))

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from . import data
-from .integrity import sha256_file
-from .paths import artifacts_dir
+from blgenre import data
+from blgenre.integrity import sha256_file
+from blgenre.paths import artifacts_dir
 
 SEED = 42
 #: Fraction of books in validation and in test: 3 and 3 of 20 stratified group folds.

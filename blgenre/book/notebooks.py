@@ -1,4 +1,4 @@
-"""The chapters' paired notebooks: ``python -m blgenre.notebooks sync|check``.
+"""The chapters' paired notebooks: ``python -m blgenre.book.notebooks sync|check``.
 
 Each chapter is written as MyST markdown (``chapters/<name>.md``, reviewed as code) and paired by
 jupytext with ``chapters/<name>.ipynb``, an output-free notebook that Colab, Binder and Jupyter
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .paths import PROJECT_ROOT
+from blgenre.paths import PROJECT_ROOT
 
 
 def toc_pages(root: Path = PROJECT_ROOT) -> list[str]:
@@ -90,11 +90,11 @@ def main(argv: list[str]) -> int:
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
-            print("run `python -m blgenre.notebooks sync` (or `make notebooks`)", file=sys.stderr)
+            print("run `python -m blgenre.book.notebooks sync` (or `make notebooks`)", file=sys.stderr)
             return 1
         print(f"{len(chapter_sources())} chapter notebooks in sync")
         return 0
-    print("usage: python -m blgenre.notebooks sync|check", file=sys.stderr)
+    print("usage: python -m blgenre.book.notebooks sync|check", file=sys.stderr)
     return 2
 
 

@@ -2,11 +2,11 @@
 
 ``python -m blgenre app`` starts it on http://127.0.0.1:7860. The core (loading the models,
 checking a title, predicting) does not import Gradio, so the Jupyter widget in
-:mod:`blgenre.widget` shares it without the cost of loading the web framework.
+:mod:`blgenre.sharing.widget` shares it without the cost of loading the web framework.
 
 The API has one documented endpoint, ``/classify``: one title in, a dict out,
 ``{model: {"label": ..., "prob_fiction": ..., "prob_non_fiction": ...}}``. A bad title (empty,
-longer than :data:`blgenre.text.MAX_TITLE_CHARS`) is refused with a readable error message.
+longer than :data:`blgenre.data.text.MAX_TITLE_CHARS`) is refused with a readable error message.
 :func:`api_examples` writes the ways to call it (Python, curl, JavaScript) for a given address;
 the book shows them and the tests run them.
 """
@@ -20,10 +20,10 @@ import time
 import unicodedata
 from pathlib import Path
 
-from .errors import InputError, ModelError
-from .models import KINDS, load_model, missing_model_message
-from .paths import artifacts_dir
-from .text import MAX_TITLE_CHARS, clean_title
+from blgenre.data.text import MAX_TITLE_CHARS, clean_title
+from blgenre.errors import InputError, ModelError
+from blgenre.models import KINDS, load_model, missing_model_message
+from blgenre.paths import artifacts_dir
 
 #: The models the app looks for, in display order.
 MODEL_NAMES = ("baseline", "fastai", "transformer")
@@ -96,7 +96,7 @@ def predict_all(models: dict, title: object) -> dict:
 
 def example_titles(n: int = 6, seed: int = 0) -> list[str]:
     """A few real, short titles from the test split: half fiction, half non-fiction."""
-    from . import split
+    from blgenre.data import split
 
     test = split.part("test")
     test = test[test["title"].str.len().between(15, 90)]

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__
-from .cards import BOOK_TITLE, BOOK_URL, MODELS, model_card, snippet_from_card, write_cards
-from .data import BL_DOI
-from .errors import BLGenreError, ModelError
-from .integrity import sha256_file, verify_sha256
-from .models import META_FILE, missing_model_message, read_meta
-from .paths import PROJECT_ROOT, artifacts_dir, model_dir
+from blgenre import __version__
+from blgenre.data import BL_DOI
+from blgenre.errors import BLGenreError, ModelError
+from blgenre.integrity import sha256_file, verify_sha256
+from blgenre.models import META_FILE, missing_model_message, read_meta
+from blgenre.paths import PROJECT_ROOT, artifacts_dir, model_dir
+from blgenre.sharing.cards import BOOK_TITLE, BOOK_URL, MODELS, model_card, snippet_from_card, write_cards
 
 HUB_HOST = "huggingface.co"
 N_COPIES = 3
@@ -125,7 +125,7 @@ def publish(folder: str | Path, repo_id: str, token: str | None = None, private:
     folder = Path(folder)
     if not (folder / "README.md").is_file():
         raise PublishError(f"{folder}: not a Hub folder (no README.md); create it with "
-                           "blgenre.share.hub_folder first")
+                           "blgenre.sharing.share.hub_folder first")
     if not repo_id or repo_id.count("/") != 1:
         raise PublishError(f"repo id {repo_id!r}: expected 'user-or-organisation/name'")
     token = token or os.environ.get("HF_TOKEN")
@@ -367,7 +367,7 @@ def verify(paths=None) -> dict[str, list[Problem]]:
     paths = [Path(p) for p in (paths or default_copies())]
     if not paths:
         raise BLGenreError("nothing to verify: no LOCKSS copies under artifacts/lockss "
-                           "(run blgenre.share.lockss_copies first) and no path given")
+                           "(run blgenre.sharing.share.lockss_copies first) and no path given")
     report: dict[str, list[Problem]] = {}
     for path in paths:
         bags = find_bags(path) if path.exists() else []

@@ -1,6 +1,6 @@
 """Comparing the book's models on the one test split, and looking at where they go wrong.
 
-Everything here reads what the model chapters wrote through :func:`blgenre.evaluate.evaluate`:
+Everything here reads what the model chapters wrote through :func:`blgenre.evaluation.evaluate.evaluate`:
 ``artifacts/metrics/<model>.json`` and ``artifacts/predictions/<model>.csv``. Nothing is
 retrained. The functions are used by the chapter *Where the models go wrong*.
 
@@ -28,9 +28,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import LABELS
-from .evaluate import MIN_GROUP, bootstrap_ci, classification_metrics, grouped_metrics, macro_f1
-from .paths import metrics_path, predictions_path
+from blgenre.data import LABELS
+from blgenre.evaluation.evaluate import (
+    MIN_GROUP,
+    bootstrap_ci,
+    classification_metrics,
+    grouped_metrics,
+    macro_f1,
+)
+from blgenre.paths import metrics_path, predictions_path
 
 #: The models the book trains, in the order they are introduced.
 MODELS = ("baseline", "fastai", "transformer")
@@ -274,7 +280,7 @@ def describe_pair(row: pd.Series | dict, alpha: float = 0.05) -> str:
 
 def scores(frame: pd.DataFrame, name: str, seed: int = 0) -> dict:
     """Metrics of model ``name`` from the aligned frame (used for models with no JSON, e.g. the
-    ensemble): those of :func:`blgenre.evaluate.classification_metrics`, a bootstrap CI and ECE."""
+    ensemble): those of :func:`blgenre.evaluation.evaluate.classification_metrics`, a bootstrap CI and ECE."""
     m = classification_metrics(frame["label"], frame[f"pred_{name}"])
     m["macro_f1_ci"] = list(bootstrap_ci(frame["label"], frame[f"pred_{name}"], seed=seed))
     m["ece"] = expected_calibration_error(frame[f"correct_{name}"], frame[f"conf_{name}"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .app import IDS, label_id
+from blgenre.sharing.app import IDS, label_id
 
 #: Flags for a quiet, offline, sandbox-free Chromium (containers, CI).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -1,4 +1,4 @@
-"""Keeping the cached book build honest: ``python -m blgenre.buildtools prepare``.
+"""Keeping the cached book build honest: ``python -m blgenre.book.buildtools prepare``.
 
 Jupyter Book's execution cache is keyed on each chapter's code only. A change to the ``blgenre``
 package or to the pinned requirements, or a missing ``artifacts/`` folder, would otherwise leave
@@ -11,7 +11,7 @@ import hashlib
 import shutil
 import sys
 
-from .paths import PACKAGE_DIR, PROJECT_ROOT, artifacts_dir
+from blgenre.paths import PACKAGE_DIR, PROJECT_ROOT, artifacts_dir
 
 CACHE = PROJECT_ROOT / "_build" / ".jupyter_cache"
 STAMP = PROJECT_ROOT / "_build" / ".inputs.sha256"
@@ -46,5 +46,5 @@ def prepare() -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["prepare"]:
-        sys.exit("usage: python -m blgenre.buildtools prepare")
+        sys.exit("usage: python -m blgenre.book.buildtools prepare")
     prepare()

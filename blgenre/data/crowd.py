@@ -16,7 +16,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from .data import normalise_label, primary_language
+from blgenre.data import normalise_label, primary_language
 
 #: The four answers the task offered, in the order the book shows them.
 ANSWERS = ("Fiction", "Non-fiction", "both", "can't tell")
@@ -260,8 +260,8 @@ def genre_terms(annotations: pd.DataFrame, top: int = 12) -> pd.DataFrame:
 
 def identical_answer_sets(annotations: pd.DataFrame, columns: tuple[str, ...]) -> dict:
     """Among records with several classifications: how many carry identical answers in
-    every one of ``columns`` (see :func:`blgenre.audit.identical_answers`)."""
-    from .audit import identical_answers
+    every one of ``columns`` (see :func:`blgenre.data.audit.identical_answers`)."""
+    from blgenre.data.audit import identical_answers
 
     frame = annotations.assign(record_id=annotations["BL record ID"].str.strip())
     return identical_answers(frame, "record_id", columns)

@@ -19,7 +19,7 @@ def toc_order(docnames: list[str], pages: list[str]) -> None:
 
 
 def _before_read(app, env, docnames: list[str]) -> None:
-    from .notebooks import toc_pages
+    from blgenre.book.notebooks import toc_pages
 
     toc_order(docnames, toc_pages(Path(app.srcdir)))
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from .data import LABELS
-from .paths import metrics_path, predictions_path
+from blgenre.data import LABELS
+from blgenre.paths import metrics_path, predictions_path
 
 #: Groups smaller than this are reported but flagged as too small to compare.
 MIN_GROUP = 30

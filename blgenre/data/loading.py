@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import DataError, DataUnavailableError
+from blgenre.errors import DataError, DataUnavailableError
 
 #: The full catalogue with annotations (55,343 rows) in the British Library research repository.
 BL_URL = "https://bl.iro.bl.uk/downloads/36c7cd20-c8a7-4495-acbe-469b9132c6b1?locale=en"

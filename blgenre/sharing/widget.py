@@ -2,15 +2,15 @@
 
 ``prediction_widget()`` returns a Text box, a button and an output area; pressing the button
 shows every available model's prediction. It uses the same checks and models as the demo app
-(:mod:`blgenre.app`) but needs no web server.
+(:mod:`blgenre.sharing.app`) but needs no web server.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .app import load_available, predict_all, script_note
-from .errors import InputError
+from blgenre.errors import InputError
+from blgenre.sharing.app import load_available, predict_all, script_note
 
 
 def result_table(result: dict):
