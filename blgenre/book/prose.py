@@ -17,3 +17,20 @@ def glue(name: str, value, display: bool = False):
     from myst_nb import glue as _glue
 
     return _glue(name, plain(value), display=display)
+
+
+def glue_metrics(prefix: str, metrics: dict) -> None:
+    """Glue a metrics dict's headline numbers under ``<prefix>_...`` keys, the same in every chapter.
+
+    Keys: ``<prefix>_test_f1`` (with ``_lo`` / ``_hi`` for its interval), ``<prefix>_test_acc`` and, per
+    class, ``<prefix>_f1_fiction``, ``<prefix>_precision_fiction``,
+    ``<prefix>_recall_non_fiction`` and so on.
+    """
+    glue(f"{prefix}_test_f1", metrics["macro_f1"])
+    glue(f"{prefix}_test_f1_lo", metrics["macro_f1_ci"][0])
+    glue(f"{prefix}_test_f1_hi", metrics["macro_f1_ci"][1])
+    glue(f"{prefix}_test_acc", metrics["accuracy"])
+    for label, scores in metrics["per_class"].items():
+        key = label.lower().replace("-", "_")
+        for measure in ("f1", "precision", "recall"):
+            glue(f"{prefix}_{measure}_{key}", scores[measure])

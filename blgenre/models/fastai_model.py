@@ -697,6 +697,30 @@ def default_config() -> FastaiConfig:
     return FastaiConfig()
 
 
+def verdict(meta: dict, diff: float, n_languages: int, lm_titles: int, lm_tokens: int,
+            n_train: int) -> str:
+    """One paragraph on why the model did as it did against the baseline (``diff`` = its lead)."""
+    if meta["pretraining"] == "titles-only" and diff < 0:
+        return (
+            f"Without WikiText-103 the network has to learn English, and the {n_languages - 1} "
+            f"other languages of the catalogue, from {lm_titles:,} short titles: {lm_tokens:,} "
+            "tokens, thousands of times less text than ULMFiT's first stage reads. That is too "
+            "little for the language model to learn much that TF-IDF features do not already "
+            f"capture from the same titles; and a network of {meta['parameters'] / 1e6:.1f} "
+            f"million weights, trained on {n_train:,} labelled titles, is harder to fit reliably "
+            "than a linear model. The lesson is ULMFiT's own: its gains come from general-domain "
+            "pretraining, which this build could not do. Run the chapter online to get it.")
+    if meta["pretraining"] == "titles-only":
+        return ("Even without WikiText-103, learning from the titles alone was enough to match "
+                "the baseline here; with the pretrained weights it may do better still.")
+    if diff < 0:
+        return ("Even with WikiText-103 pretraining the classifier does not beat the baseline "
+                "here. Catalogue titles are short, terse and often not in English, unlike the "
+                "Wikipedia articles the language model first learned from.")
+    return ("The general-domain pretraining pays off: the classifier knows words and phrasings "
+            "that never occur in the training titles.")
+
+
 # --------------------------------------------------------------------------------------------
 # Figures
 
