@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from blgenre.seed import SEED
+
 WORKSHOP_ENV = "BLGENRE_WORKSHOP"
 #: Training titles the transformer sees in workshop mode (the full training part has about
 #: 1,200). With 400 it learned nothing in two epochs; 600 for three reached a validation
@@ -21,9 +23,14 @@ NOTICE = ("WORKSHOP RUN (BLGENRE_WORKSHOP=1): shortened training (fewer epochs; 
           "the numbers below differ from the published book's.")
 
 
+def truthy(value: str | None) -> bool:
+    """Whether an environment variable's value means yes (``1``, ``true``, ``yes``, ``on``)."""
+    return str(value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def workshop() -> bool:
     """Whether workshop mode is on."""
-    return os.environ.get(WORKSHOP_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return truthy(os.environ.get(WORKSHOP_ENV))
 
 
 def announce() -> str:
@@ -34,7 +41,7 @@ def announce() -> str:
     return ""
 
 
-def sample_train(train, n: int = WORKSHOP_TRAIN_TITLES, seed: int = 42):
+def sample_train(train, n: int = WORKSHOP_TRAIN_TITLES, seed: int = SEED):
     """In workshop mode, a stratified sample of ``n`` training books; otherwise ``train``."""
     if not workshop() or len(train) <= n:
         return train

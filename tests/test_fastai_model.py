@@ -14,6 +14,7 @@ pytest.importorskip("fastai")
 
 from blgenre.errors import ModelError  # noqa: E402
 from blgenre.models import fastai_model as fm  # noqa: E402
+from blgenre.models import fastai_training as ft  # noqa: E402
 from blgenre.models import load_model, read_meta  # noqa: E402
 from blgenre.models.predict import predict_titles  # noqa: E402
 
@@ -141,18 +142,18 @@ def test_two_runs_give_the_same_numbers(trained, tmp_path, monkeypatch):
 
 
 def test_offline_falls_back_to_titles_only(monkeypatch, tmp_path):
-    monkeypatch.setattr(fm, "wt103_status", lambda timeout=3.0: (False, "offline (test)"))
+    monkeypatch.setattr(ft, "wt103_status", lambda timeout=3.0: (False, "offline (test)"))
     train = synthetic(48, 2)
     cfg = fm.FastaiConfig(**{**TINY.as_dict(), "pretrained": "auto", "lr_find_iters": 0,
                              "lm_epochs": 1, "clas_epochs": (1, 0, 0, 0)})
     with fm._quiet():
-        dls = fm._lm_dls(train["title"].tolist(), cfg, tmp_path)
-        learn, path, reason = fm._language_model_learner(dls, cfg)
+        dls = ft._lm_dls(train["title"].tolist(), cfg, tmp_path)
+        learn, path, reason = ft._language_model_learner(dls, cfg)
     assert path == "titles-only" and reason == "offline (test)"
     with pytest.raises(ModelError, match="WikiText-103"):
-        fm._language_model_learner(dls, replace(cfg, pretrained="wikitext-103"))
+        ft._language_model_learner(dls, replace(cfg, pretrained="wikitext-103"))
     with pytest.raises(ValueError):
-        fm._language_model_learner(dls, replace(cfg, pretrained="imagenet"))
+        ft._language_model_learner(dls, replace(cfg, pretrained="imagenet"))
 
 
 def test_wikitext_path_with_stand_in_weights(monkeypatch, tmp_path):
@@ -168,7 +169,7 @@ def test_wikitext_path_with_stand_in_weights(monkeypatch, tmp_path):
     vocab = defaults.text_spec_tok + ["the", "a", "of", "tale", "history", "kent"]
     torch.save(get_language_model(AWD_LSTM, len(vocab)).state_dict(), fake / "lstm_fwd.pth")
     (fake / "itos_wt103.pkl").write_bytes(pickle.dumps(vocab))
-    monkeypatch.setattr(fm, "wt103_status", lambda timeout=3.0: (True, "stand-in"))
+    monkeypatch.setattr(ft, "wt103_status", lambda timeout=3.0: (True, "stand-in"))
     monkeypatch.setattr(fastai.text.learner, "untar_data", lambda url, **kwargs: fake)
     monkeypatch.setenv("BLGENRE_ARTIFACTS", str(tmp_path))
     train, valid = synthetic(32, 4), synthetic(16, 5)

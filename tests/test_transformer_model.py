@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from blgenre import network
 from blgenre.__main__ import main
 from blgenre.errors import InputError
 from blgenre.models import load_model
@@ -82,12 +83,12 @@ def test_offline_choice_is_fast_and_recorded(monkeypatch):
     assert tm.OFFLINE_PACKAGE in checkpoint.source
     monkeypatch.setenv("BLGENRE_OFFLINE", "0")
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    assert tm.offline_mode() is False  # an explicit 0 skips the connection test
+    assert network.offline_mode() is False  # an explicit 0 skips the connection test
 
 
 def test_connection_test_fails_fast():
     start = time.perf_counter()
-    tm.hub_reachable("nonexistent.invalid", timeout=0.5)
+    network.hub_reachable("nonexistent.invalid", timeout=0.5)
     assert time.perf_counter() - start < 2
 
 
