@@ -2,13 +2,20 @@
 
 The standalone test copies a chapter's ``.ipynb`` into an empty temporary folder and executes
 it there (``jupyter nbconvert --execute``, in its own process) with only the package installed,
-the data location set and workshop mode on: nothing from other chapters (no split, no models,
-no metrics) exists beforehand. Chapters run two at a time to use both CPU cores.
+the data location set and workshop mode on. Chapters run two at a time to use both CPU cores.
+
+First every chapter that trains a model (the ``chapter`` of each registered kind) and every
+chapter that needs none runs from an empty folder. Then the chapters that only *use* the
+models run, each in its own folder seeded with the workshop models (and their split and
+metrics) that the training chapters just produced, as a reader who ran those chapters first
+would have: the lifecycle reuses them because split, mode, settings and version match. This
+keeps every training chapter's run complete while nothing is trained twice.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,13 +64,46 @@ class StandaloneRun:
     log: str
 
 
-def _run_alone(chapter: str, folder: Path, data: str, threads: int | None = None) -> StandaloneRun:
+def trains_models(chapter: str) -> bool:
+    """Whether ``chapter`` is where a registered kind of model is trained."""
+    from blgenre.models import registry
+
+    return chapter in {kind.chapter for kind in registry.KINDS.values()}
+
+
+def uses_models(chapter: str) -> bool:
+    """Whether ``chapter`` only uses models that other chapters train (it calls ``ensure``)."""
+    text = (PROJECT_ROOT / "chapters" / f"{chapter}.md").read_text()
+    return not trains_models(chapter) and re.search(r"\bensure(_models)?\(", text) is not None
+
+
+def seed_artifacts(runs: dict[str, Path], seed: Path) -> Path:
+    """Gather the split and each kind's model, metrics and predictions from its chapter's run."""
+    from blgenre.models import registry
+
+    for kind in registry.KINDS.values():
+        source = runs[kind.chapter] / "artifacts"
+        for part in ("split.csv", "split.json"):
+            if not (seed / part).exists():
+                shutil.copy(source / part, seed / part)
+        shutil.copytree(source / "models" / kind.name, seed / "models" / kind.name)
+        for sub, suffix in (("metrics", ".json"), ("predictions", ".csv")):
+            (seed / sub).mkdir(parents=True, exist_ok=True)
+            shutil.copy(source / sub / f"{kind.name}{suffix}", seed / sub / f"{kind.name}{suffix}")
+    return seed
+
+
+def _run_alone(chapter: str, folder: Path, data: str, threads: int | None = None,
+               seed: Path | None = None) -> StandaloneRun:
     """Execute one chapter's notebook in ``folder`` (empty but for the notebook), as Colab would.
 
     ``threads`` caps the CPU threads torch may use: two runs side by side, each with as many
     threads as the machine has cores, made the transformer's training seven times slower.
+    ``seed``, for chapters that only use models, is copied in as the folder's ``artifacts/``.
     """
     folder.mkdir(parents=True)
+    if seed is not None:
+        shutil.copytree(seed, folder / "artifacts")
     shutil.copy(PROJECT_ROOT / "chapters" / f"{chapter}.ipynb", folder / f"{chapter}.ipynb")
     env = {**os.environ, "BLGENRE_ARTIFACTS": str(folder / "artifacts"), "BLGENRE_WORKSHOP": "1",
            "BLGENRE_DATA": data}
@@ -91,10 +131,19 @@ def standalone_runs(request, tmp_path_factory, real_data_session) -> dict[str, S
     base = tmp_path_factory.mktemp("standalone")
     jobs = standalone_jobs()
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    data = str(real_data_session)
+    first = [c for c in chapters if not uses_models(c)]
+    if any(uses_models(c) for c in chapters):  # the chapters that train the models run first
+        first += [c for c in CHAPTERS if trains_models(c) and c not in first]
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # the later chapters, longer, go first
-        runs = pool.map(lambda c: _run_alone(c, base / c / "colab", str(real_data_session), threads),
-                        chapters[::-1])
+        runs = pool.map(lambda c: _run_alone(c, base / c / "colab", data, threads), first[::-1])
         result = {run.chapter: run for run in runs}
+        then = [c for c in chapters if uses_models(c)]
+        if then and all(result[c].returncode == 0 for c in first if trains_models(c)):
+            seed = seed_artifacts({c: base / c / "colab" for c in first}, base / "seed")
+            runs = pool.map(lambda c: _run_alone(c, base / c / "colab", data, threads, seed),
+                            then[::-1])
+            result |= {run.chapter: run for run in runs}
     record = Path(os.environ.get("BLGENRE_TIMINGS", base / "standalone.tsv"))
     with open(record, "a") as fh:
         for run in result.values():
@@ -105,9 +154,12 @@ def standalone_runs(request, tmp_path_factory, real_data_session) -> dict[str, S
 @pytest.mark.standalone
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_alone(chapter, standalone_runs, measure):
+    if chapter not in standalone_runs:
+        pytest.fail(f"{chapter} did not run: a chapter that trains the models it uses failed")
     run = standalone_runs[chapter]
+    seeded = ", seeded with the training chapters' models" if uses_models(chapter) else ""
     measure(f"standalone workshop run of {chapter}: {run.seconds:.0f} s "
-            f"(chapters run {standalone_jobs()} at a time)")
+            f"(chapters run {standalone_jobs()} at a time{seeded})")
     assert run.returncode == 0, f"{chapter} failed when run alone:\n{run.log[-6000:]}"
 
 
