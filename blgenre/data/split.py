@@ -68,7 +68,8 @@ def create_split(seed: int = SEED, data_path: str | Path | None = None) -> pd.Da
     df.to_csv(csv_path, index=False)
     info = {
         "seed": seed,
-        "source": report.source,
+        # the file's name, not where it lies: no machine's paths in what a build produces
+        "source": Path(report.source).name,
         "source_sha256": sha256_file(report.source),
         "split_sha256": sha256_file(csv_path),
         "sizes": {s: int((df["split"] == s).sum()) for s in SPLITS},
@@ -76,7 +77,7 @@ def create_split(seed: int = SEED, data_path: str | Path | None = None) -> pd.Da
             s: {k: int(v) for k, v in df.loc[df["split"] == s, "label"].value_counts().items()}
             for s in SPLITS
         },
-        "load_report": report.as_dict(),
+        "load_report": {**report.as_dict(), "source": Path(report.source).name},
     }
     json_path.write_text(json.dumps(info, indent=2))
     return df
