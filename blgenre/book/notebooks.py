@@ -66,10 +66,10 @@ def url_fixes(root: Path = PROJECT_ROOT) -> dict[Path, str]:
 def _keep_cell_ids(old, new) -> None:
     """Give each cell of ``new`` the id of an identical cell of ``old`` (in order), if any."""
     ids: dict[tuple, list[str]] = {}
-    for key, cell in zip(_cells(old), old.cells):
+    for key, cell in zip(_cells(old), old.cells, strict=True):
         if "id" in cell:
             ids.setdefault(key, []).append(cell.id)
-    for key, cell in zip(_cells(new), new.cells):
+    for key, cell in zip(_cells(new), new.cells, strict=True):
         if ids.get(key):
             cell.id = ids[key].pop(0)
 
