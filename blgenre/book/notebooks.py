@@ -4,6 +4,10 @@ Each chapter is written as MyST markdown (``chapters/<name>.md``, reviewed as co
 jupytext with ``chapters/<name>.ipynb``, an output-free notebook that Colab, Binder and Jupyter
 open from the book's launch buttons. ``sync`` regenerates the notebooks from the markdown;
 ``check`` fails when a pair differs (the tests and the pre-commit hook run it).
+
+Each chapter opens with the same hidden setup cell, generated from one template and the
+repository address in ``_config.yml`` (:mod:`blgenre.book.config`): ``sync`` first rewrites that
+cell in every chapter (and the other copies of the address), and ``check`` fails when one differs.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from blgenre.book import config
 from blgenre.paths import PROJECT_ROOT
 
 
@@ -43,20 +48,54 @@ def expected_notebook(md: Path):
     return jupytext.read(md)
 
 
-def sync(root: Path = PROJECT_ROOT) -> list[Path]:
-    """Write ``<name>.ipynb`` beside each chapter whose notebook is missing or stale.
+def url_fixes(root: Path = PROJECT_ROOT) -> dict[Path, str]:
+    """Files whose setup cell or copy of the repository address is not current: path -> text.
 
-    Notebooks already in sync are left alone, so their cell ids (and git diffs) stay stable.
+    Raises ``ValueError`` (naming the chapter) when a chapter has no setup cell to rewrite.
+    """
+    url = config.repository_url(root)
+    wanted = config.url_copies(root)
+    for md in chapter_sources(root):
+        try:
+            wanted[md] = config.with_setup_cell(md.read_text(), url)
+        except ValueError as exc:
+            raise ValueError(f"{md.relative_to(root)}: {exc}") from None
+    return {path: text for path, text in wanted.items() if path.read_text() != text}
+
+
+def _keep_cell_ids(old, new) -> None:
+    """Give each cell of ``new`` the id of an identical cell of ``old`` (in order), if any."""
+    ids: dict[tuple, list[str]] = {}
+    for key, cell in zip(_cells(old), old.cells, strict=True):
+        if "id" in cell:
+            ids.setdefault(key, []).append(cell.id)
+    for key, cell in zip(_cells(new), new.cells, strict=True):
+        if ids.get(key):
+            cell.id = ids[key].pop(0)
+
+
+def sync(root: Path = PROJECT_ROOT) -> list[Path]:
+    """Rewrite stale setup cells, then write ``<name>.ipynb`` beside each chapter whose notebook
+    is missing or stale.
+
+    Notebooks already in sync are left alone, and a stale one keeps the ids of its unchanged
+    cells, so that git diffs show only the cells that changed.
     """
     import jupytext
     import nbformat
 
     written = []
+    for path, text in url_fixes(root).items():
+        path.write_text(text)
+        written.append(path)
     for md in chapter_sources(root):
         target = md.with_suffix(".ipynb")
         expected = expected_notebook(md)
-        if target.is_file() and _cells(nbformat.read(target, as_version=4)) == _cells(expected):
-            continue
+        if target.is_file():
+            old = nbformat.read(target, as_version=4)
+            if _cells(old) == _cells(expected):
+                continue
+            _keep_cell_ids(old, expected)
         jupytext.write(expected, target, fmt="ipynb")
         written.append(target)
     return written
@@ -66,7 +105,12 @@ def out_of_sync(root: Path = PROJECT_ROOT) -> list[str]:
     """Chapters whose ``.ipynb`` is missing or differs from their markdown (cells and tags)."""
     import nbformat
 
-    problems = []
+    try:
+        problems = [f"{path.relative_to(root)}: " + ("setup cell differs from its template"
+                    if path.suffix == ".md" else "repository address differs from _config.yml")
+                    for path in url_fixes(root)]
+    except ValueError as exc:
+        problems = [str(exc)]
     for md in chapter_sources(root):
         ipynb = md.with_suffix(".ipynb")
         if not ipynb.is_file():
@@ -82,7 +126,12 @@ def out_of_sync(root: Path = PROJECT_ROOT) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if argv == ["sync"]:
-        for path in sync():
+        try:
+            paths = sync()
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        for path in paths:
             print(f"wrote {path.relative_to(PROJECT_ROOT)}")
         return 0
     if argv == ["check"]:

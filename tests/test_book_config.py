@@ -1,0 +1,158 @@
+"""The repository address lives in ``_config.yml`` only; the chapters' setup cell is generated.
+
+A fork changes ``repository.url`` in ``_config.yml`` and runs ``python -m blgenre.book.notebooks
+sync``: every chapter's hidden setup cell, its notebook, ``CITATION.cff`` and the packaged
+fallback then carry the new address, and ``check`` fails until they do.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import shutil
+import sys
+import types
+
+import pytest
+import yaml
+
+from blgenre.book import config, notebooks
+from blgenre.paths import PROJECT_ROOT
+
+OLD = config.repository_url()
+NEW = "https://github.com/a-library/our-blgenre"
+
+
+def test_repository_url_is_the_one_in_config_yml():
+    written = yaml.safe_load((PROJECT_ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert config.repository_url() == written.rstrip("/")
+    # installed copies (no _config.yml) fall back to the packaged constant, kept equal by sync
+    assert config.REPOSITORY_URL == config.repository_url()
+
+
+def test_installed_copy_uses_the_packaged_url(tmp_path):
+    assert config.repository_url(tmp_path) == config.REPOSITORY_URL
+
+
+def test_a_bad_url_is_a_one_line_error(tmp_path):
+    (tmp_path / "_config.yml").write_text("repository:\n  url: blgenre-book/blgenre\n")
+    with pytest.raises(ValueError, match=r"repository.url must be an https:// address") as exc:
+        config.repository_url(tmp_path)
+    assert "\n" not in str(exc.value)
+
+
+def test_every_chapter_opens_with_the_generated_setup_cell():
+    assert len(notebooks.chapter_sources()) >= 16
+    for md in notebooks.chapter_sources():
+        first = notebooks.expected_notebook(md).cells
+        code = next(c for c in first if c.cell_type == "code")
+        assert code.source == config.setup_cell(), md.name
+        assert code.metadata.get("tags") == ["remove-cell"], md.name
+        assert f'"blgenre @ git+{OLD}"' in code.source
+
+
+def test_other_copies_of_the_url_agree():
+    from blgenre.sharing import cards, share
+
+    assert cards.BOOK_URL == config.repository_url()
+    assert f'repository-code: "{config.repository_url()}"' in share.citation_cff()
+    assert f'repository-code: "{config.repository_url()}"\n' in (PROJECT_ROOT / "CITATION.cff").read_text()
+
+
+def _book_copy(tmp_path):
+    """The files ``sync`` reads and writes, copied under ``tmp_path``."""
+    for name in ("_toc.yml", "_config.yml", "CITATION.cff", "blgenre/book/config.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / name, tmp_path / name)
+    (tmp_path / "chapters").mkdir()
+    for page in notebooks.toc_pages():
+        shutil.copy(PROJECT_ROOT / f"{page}.md", tmp_path / f"{page}.md")
+    notebooks.sync(tmp_path)
+    assert notebooks.out_of_sync(tmp_path) == []
+    return tmp_path
+
+
+def test_a_new_url_in_config_yml_reaches_every_copy(tmp_path):
+    root = _book_copy(tmp_path)
+    chapters = notebooks.chapter_sources(root)
+    before = {md: md.read_text() for md in chapters}
+    cfg = root / "_config.yml"
+    cfg.write_text(cfg.read_text().replace(f"url: {OLD}", f"url: {NEW}"))
+
+    problems = notebooks.out_of_sync(root)
+    assert "CITATION.cff: repository address differs from _config.yml" in problems
+    assert "blgenre/book/config.py: repository address differs from _config.yml" in problems
+    for md in chapters:
+        assert f"chapters/{md.name}: setup cell differs from its template" in problems
+
+    written = notebooks.sync(root)
+    assert notebooks.out_of_sync(root) == []
+    assert set(written) >= set(chapters) | {md.with_suffix(".ipynb") for md in chapters}
+    for md in chapters:
+        text = md.read_text()
+        assert NEW in text and OLD not in text
+        assert NEW in md.with_suffix(".ipynb").read_text()
+        # only the setup cell changed: the rest of the chapter is byte for byte the same
+        assert text.split("\n```\n", 1)[1] == before[md].split("\n```\n", 1)[1]
+        assert text.split(config.setup_cell(NEW))[0] == before[md].split(config.setup_cell(OLD))[0]
+    assert f'repository-code: "{NEW}"' in (root / "CITATION.cff").read_text()
+    assert f'REPOSITORY_URL = "{NEW}"' in (root / "blgenre/book/config.py").read_text()
+
+
+def test_check_catches_a_hand_edited_setup_cell_and_sync_needs_one(tmp_path):
+    root = _book_copy(tmp_path)
+    md = root / "chapters" / "baseline.md"
+    original = md.read_text()
+    md.write_text(original.replace("--quiet", "-q"))
+    assert notebooks.out_of_sync(root)[0] == "chapters/baseline.md: setup cell differs from its template"
+
+    # a chapter without the setup cell is named, and sync writes nothing
+    md.write_text(original.replace(":tags: [remove-cell]\n", "", 1))
+    with pytest.raises(ValueError, match=r"^chapters/baseline.md: its first code cell is not"):
+        notebooks.sync(root)
+    assert notebooks.out_of_sync(root)[0].startswith("chapters/baseline.md: its first code cell")
+    assert ":tags: [remove-cell]" not in md.read_text().split("## Overview")[0]
+
+
+class _Shell:
+    def __init__(self):
+        self.magics = []
+
+    def run_line_magic(self, name, line):
+        self.magics.append(f"%{name} {line}")
+
+
+def _run_setup_cell(monkeypatch, *, colab: bool, torch: str) -> _Shell:
+    """Execute the setup cell as IPython would, in a fake runtime (Colab or not, torch kind)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    if colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    if torch == "absent":
+        monkeypatch.setitem(sys.modules, "torch", None)  # find_spec then says: not installed
+    else:
+        fake = types.ModuleType("torch")
+        fake.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+        fake.cuda = types.SimpleNamespace(is_available=lambda: torch == "gpu")
+        monkeypatch.setitem(sys.modules, "torch", fake)
+    shell = _Shell()
+    exec(TransformerManager().transform_cell(config.setup_cell()), {"get_ipython": lambda: shell})
+    return shell
+
+
+@pytest.mark.parametrize("colab, torch, says", [
+    (True, "cpu", True), (True, "gpu", False), (True, "absent", False), (False, "cpu", False)])
+def test_setup_cell_tells_a_colab_reader_without_gpu_that_cpu_is_fine(monkeypatch, capsys, colab,
+                                                                       torch, says):
+    shell = _run_setup_cell(monkeypatch, colab=colab, torch=torch)
+    out = capsys.readouterr().out
+    assert shell.magics == []  # blgenre is importable here: nothing to install
+    assert out == ("This Colab runtime has no GPU. That is fine: every chapter runs on a CPU.\n"
+                   if says else "")
+
+
+def test_setup_cell_installs_the_package_from_the_configured_url(monkeypatch):
+    monkeypatch.setitem(sys.modules, "blgenre", None)  # as in a fresh Colab runtime
+    shell = _run_setup_cell(monkeypatch, colab=True, torch="gpu")
+    assert shell.magics == [f'%pip install --quiet "blgenre @ git+{OLD}"']
