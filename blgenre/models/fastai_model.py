@@ -87,14 +87,14 @@ class FastaiModel:
         """Export the learner (a pickle), its training history and ``model.json``."""
         from blgenre.models.lifecycle import training_info, write_meta
 
-        folder = Path(folder) if folder else model_dir(NAME)
+        folder = Path(folder) if folder else model_dir(self.kind)
         folder.mkdir(parents=True, exist_ok=True)
         for stale in (folder / MODEL_FILE, folder / HISTORY_FILE):
             stale.unlink(missing_ok=True)
         with _quiet():
             self.learn.export(folder / MODEL_FILE)
         (folder / HISTORY_FILE).write_text(json.dumps(self.history.as_dict()))
-        self.meta = write_meta(folder, NAME, [MODEL_FILE, HISTORY_FILE], **{
+        self.meta = write_meta(folder, self.kind, [MODEL_FILE, HISTORY_FILE], **{
             **training_info(self.meta), "model_bytes": (folder / MODEL_FILE).stat().st_size,
             **info})
         return folder
@@ -119,7 +119,7 @@ class FastaiModel:
         from blgenre.models.lifecycle import checked_meta
 
         folder = Path(folder)
-        meta = checked_meta(folder, NAME)  # before unpickling: the pickle runs code when loaded
+        meta = checked_meta(folder, cls.kind)  # before unpickling: the pickle runs code when loaded
         with _quiet():
             from fastai.learner import load_learner
 

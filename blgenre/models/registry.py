@@ -63,9 +63,13 @@ def get(name: str) -> Kind:
         raise ModelError(f"unknown model kind {name!r}; expected one of {sorted(KINDS)}") from None
 
 
-def names() -> tuple[str, ...]:
-    """Every registered kind, in training order."""
-    return tuple(KINDS)
+def names(variants: bool = False) -> tuple[str, ...]:
+    """Every registered kind, in training order; the weak-label variants only if ``variants``.
+
+    (Until the book decides which variant of each model it shares, the chapters that need
+    "the models" get the gold-only kinds; the weak variants are trained by their own chapter.)
+    """
+    return tuple(n for n in KINDS if variants or not n.endswith("_weak"))
 
 
 register(Kind(
@@ -121,3 +125,26 @@ register(Kind(
            "for title, result in zip(titles, classify(titles)):\n"
            "    print(f\"{result['label']:12} {result['score']:.2f}  {title}\")\n"),
 ))
+
+
+# Variants that learn from the unlabelled collection (chapter 'Weak supervision'): the same
+# files and loaders as their gold-only kinds, so the usage is theirs.
+def _weak_variant(gold: str, class_name: str, how: str) -> Kind:
+    base = KINDS[gold]
+    return register(Kind(
+        name=f"{gold}_weak", module="blgenre.models.weak_variants", class_name=class_name,
+        chapter="weak-supervision", chapter_title="Weak supervision",
+        description=f"{base.description}, trained on gold plus weak labels ({how})",
+        library_name=base.library_name, main_file=base.main_file, pickled=base.pickled,
+        space_requirements=base.space_requirements, usage=base.usage))
+
+
+_weak_variant("baseline", "BaselineWeakModel", "thresholded or weighted, chosen on validation")
+_weak_variant("fastai", "FastaiWeakModel",
+              "language model fine-tuned on the unlabelled collection as well")
+_weak_variant("transformer", "TransformerWeakModel", "confident weak labels")
+
+
+def weak_variant_of(name: str) -> str | None:
+    """The weak-label variant of gold-only kind ``name``, if one is registered."""
+    return f"{name}_weak" if f"{name}_weak" in KINDS else None

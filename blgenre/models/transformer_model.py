@@ -223,7 +223,7 @@ class TransformerModel:
         """``save_pretrained`` (safetensors, config with labels, tokenizer) plus ``model.json``."""
         if self.variant_name != "plain":
             raise ValueError("only the plain (float32) model is saved; variants are made on load")
-        folder = Path(folder) if folder else model_dir(NAME)
+        folder = Path(folder) if folder else model_dir(self.kind)
         if folder.exists():
             shutil.rmtree(folder)  # no stale files from an earlier run
         folder.mkdir(parents=True)
@@ -232,7 +232,7 @@ class TransformerModel:
         files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != META_FILE)
         for name in files:
             os.chmod(folder / name, 0o644)  # save_pretrained writes the weights as 0600
-        self.meta = write_meta(folder, NAME, files, **{**training_info(self.meta), **info})
+        self.meta = write_meta(folder, self.kind, files, **{**training_info(self.meta), **info})
         return folder
 
     @classmethod
@@ -241,7 +241,7 @@ class TransformerModel:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         _quiet_transformers()
-        meta = checked_meta(folder, NAME)
+        meta = checked_meta(folder, cls.kind)
         model = AutoModelForSequenceClassification.from_pretrained(str(folder))
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         loaded = cls(model, tokenizer, meta,
