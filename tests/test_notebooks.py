@@ -64,11 +64,18 @@ class StandaloneRun:
     log: str
 
 
+def chapter_label(chapter: str) -> str:
+    """The ``(label)=`` a chapter's file starts with (what ``Kind.chapter`` names)."""
+    found = re.search(r"^\(([^)]+)\)=", (PROJECT_ROOT / "chapters" / f"{chapter}.md").read_text(),
+                      re.MULTILINE)
+    return found.group(1) if found else chapter
+
+
 def trains_models(chapter: str) -> bool:
     """Whether ``chapter`` is where a registered kind of model is trained."""
     from blgenre.models import registry
 
-    return chapter in {kind.chapter for kind in registry.KINDS.values()}
+    return chapter_label(chapter) in {kind.chapter for kind in registry.KINDS.values()}
 
 
 def uses_models(chapter: str) -> bool:
@@ -81,8 +88,9 @@ def seed_artifacts(runs: dict[str, Path], seed: Path) -> Path:
     """Gather the split and each kind's model, metrics and predictions from its chapter's run."""
     from blgenre.models import registry
 
-    for kind in registry.KINDS.values():
-        source = runs[kind.chapter] / "artifacts"
+    by_label = {chapter_label(chapter): folder for chapter, folder in runs.items()}
+    for kind in map(registry.get, registry.names()):  # the models the other chapters use
+        source = by_label[kind.chapter] / "artifacts"
         for part in ("split.csv", "split.json"):
             if not (seed / part).exists():
                 shutil.copy(source / part, seed / part)
