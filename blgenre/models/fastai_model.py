@@ -256,7 +256,7 @@ def _lm_dls(titles: list[str], cfg: FastaiConfig, path: Path):
 
 
 def _clas_dls(train: pd.DataFrame, valid: pd.DataFrame, vocab: list[str], cfg: FastaiConfig,
-              path: Path):
+              path: Path, labels: list[str] = LABELS):
     from fastai.text.all import CategoryBlock, ColReader, ColSplitter, DataBlock, TextBlock
 
     df = pd.concat([
@@ -266,7 +266,7 @@ def _clas_dls(train: pd.DataFrame, valid: pd.DataFrame, vocab: list[str], cfg: F
                       "is_valid": True}),
     ], ignore_index=True)
     blocks = (TextBlock.from_df("text", vocab=vocab, seq_len=cfg.clas_seq_len, n_workers=0),
-              CategoryBlock(vocab=list(LABELS)))
+              CategoryBlock(vocab=list(labels)))
     dblock = DataBlock(blocks=blocks, get_x=ColReader("text"), get_y=ColReader("label"),
                        splitter=ColSplitter("is_valid"))
     return dblock.dataloaders(df, bs=cfg.clas_bs, num_workers=0, path=path, verbose=False)
@@ -426,13 +426,16 @@ def train_classifier(train: pd.DataFrame, valid: pd.DataFrame, vocab: list[str],
         text_classifier_learner,
     )
 
+    from blgenre.models.lifecycle import label_set
+
     start = time.perf_counter()
     set_seed(cfg.seed)
-    dls = _clas_dls(train, valid, vocab, cfg, workdir)
+    labels = label_set(train["label"])
+    dls = _clas_dls(train, valid, vocab, cfg, workdir, labels)
     weight = None
     if cfg.class_weights:
-        counts = train["label"].value_counts().reindex(list(LABELS), fill_value=0).to_numpy()
-        weight = torch.tensor(len(train) / (len(LABELS) * np.maximum(counts, 1)),
+        counts = train["label"].value_counts().reindex(labels, fill_value=0).to_numpy()
+        weight = torch.tensor(len(train) / (len(labels) * np.maximum(counts, 1)),
                               dtype=torch.float32)
     learn = text_classifier_learner(
         dls, AWD_LSTM, seq_len=cfg.clas_seq_len, config=cfg.clas_arch_config(pretrained),
@@ -468,8 +471,10 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
     """
     from blgenre import runinfo
     from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
+    from blgenre.models.lifecycle import label_set
 
     cfg = config or FastaiConfig()
+    labels = label_set(train["label"])
     history = History()
     total = time.perf_counter()
     with _quiet(), _threads(cfg.threads), \
@@ -480,8 +485,8 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
         pretrained = lm_info["pretraining"] == "wikitext-103"
         del lm
         learn = train_classifier(train, valid, vocab, cfg, pretrained, workdir, history)
-    model = FastaiModel(learn, {"kind": NAME}, history)
-    valid_prob = model.predict_proba(valid["title"].tolist())[:, 0]
+    model = FastaiModel(learn, {"kind": NAME, "labels": labels}, history)
+    valid_prob = model.predict_proba(valid["title"].tolist())
     history.seconds["total"] = round(time.perf_counter() - total, 1)
     model.meta.update(
         architecture="AWD_LSTM (ULMFiT)",
@@ -493,7 +498,8 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
         n_train=len(train), n_valid=len(valid), lm_titles=lm_info["lm_titles"],
         hyperparameters=cfg.as_dict(),
         lm_arch=lm_info["lm_arch"],
-        valid_macro_f1=macro_f1(valid["label"], labels_from_proba(valid_prob)),
+        valid_macro_f1=macro_f1(valid["label"], labels_from_proba(valid_prob, labels=labels),
+                                labels),
         seconds=history.seconds,
         parameters=int(sum(p.numel() for p in learn.model.parameters())),
         hardware=runinfo.hardware(),
@@ -568,17 +574,22 @@ class FastaiModel:
 
     @classmethod
     def train_on_split(cls, train: pd.DataFrame, valid: pd.DataFrame,
-                       config: FastaiConfig | None = None) -> FastaiModel:
+                       config: FastaiConfig | None = None,
+                       lm_titles: list[str] | None = None) -> FastaiModel:
         """Train on the split (LM: train + valid titles and other non-test catalogue titles).
 
         In workshop mode, unless ``config`` is given, both stages train for fewer epochs. The
         classifier keeps every training title: trained from scratch on fewer, it guessed one
-        class.
+        class. ``lm_titles`` replaces the book's language-model corpus (a reader's own data:
+        ``blgenre train``); the labels are those of ``train`` (two or more).
         """
         from blgenre import settings
         from blgenre.data import split
 
         cfg = config or default_config()
+        if lm_titles is not None:
+            return train_fastai(train, valid, lm_titles, cfg, extra_meta={
+                "lm_sources": {"own titles": len(lm_titles)}, "workshop": settings.workshop()})
         titles, sources = lm_corpus(max_titles=cfg.max_lm_titles, seed=cfg.seed)
         return train_fastai(train, valid, titles, cfg,
                             data_sha256=split.split_info()["split_sha256"],
@@ -641,8 +652,13 @@ class FastaiModel:
         tok = next(t for t in self.learn.dls.valid_ds.tls[0].tfms if isinstance(t, Tokenizer))
         return [list(t) for t in TokenizeWithRules(tok.tok, rules=tok.rules)(texts)]
 
+    @property
+    def labels(self) -> list[str]:
+        """The labels of the probability columns (``meta["labels"]``; Fiction, Non-fiction)."""
+        return list(self.meta.get("labels") or LABELS)
+
     def predict_proba(self, titles: list[str], batch_size: int = 64) -> np.ndarray:
-        """Probabilities of (Fiction, Non-fiction) for each title, shape ``(n, 2)``.
+        """Probabilities of each label (Fiction, Non-fiction) for each title, shape ``(n, labels)``.
 
         Titles are cleaned like everywhere else in the book (:func:`blgenre.data.text.clean_title`:
         control characters removed, cut to 1,000 characters). An empty title is scored as an
@@ -651,7 +667,7 @@ class FastaiModel:
         """
         texts = clean_titles(titles)
         if not texts:
-            return np.empty((0, 2))
+            return np.empty((0, len(self.labels)))
         # Tokenise the whole list in one spaCy pass (the training path), rather than one title
         # at a time inside the data loader, which also tokenises every title twice (once to
         # sort by length): five times faster, and the same tokens.
@@ -663,7 +679,7 @@ class FastaiModel:
         bptt = getattr(self.learn.model[0], "bptt", 72)
         short = [i for i, t in enumerate(tokens) if len(t) <= bptt]
         long = [i for i, t in enumerate(tokens) if len(t) > bptt]
-        probs = np.empty((len(tokens), 2))
+        probs = np.empty((len(tokens), len(self.labels)))
         if short:
             probs[short] = self._predict_tokens([tokens[i] for i in short], batch_size)
         for i in long:
@@ -676,7 +692,7 @@ class FastaiModel:
             dl = self.learn.dls.test_dl(tokens, bs=batch_size, num_workers=0)
             probs, _ = self.learn.get_preds(dl=dl, reorder=True)
         vocab = list(self.learn.dls.vocab[1])
-        probs = probs.numpy().astype(float)[:, [vocab.index(label) for label in LABELS]]
+        probs = probs.numpy().astype(float)[:, [vocab.index(label) for label in self.labels]]
         return probs / probs.sum(axis=1, keepdims=True)
 
 
