@@ -42,14 +42,18 @@ def run_cli(model: str | Path, titles: str | Path, output: str | Path, fast: boo
            str(model), "--input", str(titles), "--output", str(output), *extra]
     if fast:
         cmd.append("--fast")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(f"predict failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kib, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
     return {"model": Path(model).name, "fast": fast, "titles": n,
             "seconds": round(seconds, 1), "titles_per_s": round(n / seconds, 1),
+            # on a shared machine, titles per CPU-second shows what the program itself costs
+            "cpu_seconds": round(cpu, 1), "titles_per_cpu_s": round(n / cpu, 1),
             "peak_mb": round(peak_kib / 1024, 1),
             "peak_measured": peak_kib > before}  # ru_maxrss is the largest child so far

@@ -271,6 +271,7 @@ class Run:
         titles = [item.title or "" for item in items]
         result = predict_titles(self.model, titles, self.opts.batch_size)
         probs = result[[f"prob_{slug(lab)}" for lab in self.labels]].to_numpy()
+        predicted = result["label"].tolist()
         known = ~np.isnan(probs[:, 0])
         auto = np.zeros(len(items), dtype=bool)
         if self.thresholds is not None and known.any():
@@ -283,7 +284,7 @@ class Run:
                 c.no_title += 1
             else:
                 c.classified += 1
-                c.by_label[result["label"].iat[i]] = c.by_label.get(result["label"].iat[i], 0) + 1
+                c.by_label[predicted[i]] = c.by_label.get(predicted[i], 0) + 1
                 if len(titles[i]) > MAX_TITLE_CHARS:
                     notes.append(f"title cut to {MAX_TITLE_CHARS} characters")
                     c.cut += 1
@@ -291,14 +292,13 @@ class Run:
                     notes.append("no Latin-script letters: treat with caution")
                     c.non_latin += 1
             rows.append([neutralise(item.record_id), neutralise(titles[i]),
-                         result["label"].iat[i], *[_prob(v) for v in probs[i]],
+                         predicted[i], *[_prob(v) for v in probs[i]],
                          neutralise(self.name), self.version, neutralise("; ".join(notes))])
             if self.thresholds is None:
                 continue
             if auto[i]:
                 c.automatic += 1
-                label = result["label"].iat[i]
-                catalogue.add_genre(item.record, label, float(np.nanmax(probs[i])),
+                catalogue.add_genre(item.record, predicted[i], float(np.nanmax(probs[i])),
                                    f"blgenre {self.name} {self.version}", self.opts.genre_source)
             else:
                 c.review += 1
