@@ -2,6 +2,7 @@
 
 Commands:
   predict   classify titles from a file with a saved model
+  train     train a model on your own labelled titles (two or more labels)
   split     (re)create the train / validation / test split under artifacts/
   publish   upload a Hub folder (artifacts/hub/<model>) to the Hugging Face Hub
   verify    check the BagIt fixity of LOCKSS copies (default: artifacts/lockss/copy-*)
@@ -16,18 +17,41 @@ import time
 
 from blgenre.errors import BLGenreError
 
+FORMATS = ("auto", "marc", "csv", "tsv", "text")
+
 
 def _predict(args: argparse.Namespace) -> int:
-    from blgenre.models.predict import input_notes, predict_file
+    from blgenre.models.predict import Options, notes, run_predict
 
     start = time.perf_counter()
-    result = predict_file(args.model, args.input, args.output, args.batch_size,
-                          fast=getattr(args, "fast", False))
-    for note in input_notes(result["title"].tolist()):
+    opts = Options(args.model, args.input, args.output, args.format, args.title_column,
+                   args.id_column, args.marc_out, args.review_out, args.precision,
+                   args.genre_source, args.batch_size, args.chunk_size, args.fast, args.resume,
+                   args.overwrite, False if args.quiet else None)
+    try:
+        counts = run_predict(opts)
+    except KeyboardInterrupt:
+        print(f"interrupted: the rows written so far are kept in {args.output}.partial; run the "
+              "same command with --resume to continue", file=sys.stderr)
+        return 130
+    for note in notes(counts):
         print(f"note: {note}", file=sys.stderr)
-    n = int((result["label"] != "").sum())
-    print(f"wrote {len(result)} rows ({n} classified) to {args.output} "
+    print(f"wrote {counts.records} rows ({counts.classified} classified) to {args.output} "
           f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if args.marc_out:
+        outputs = opts.outputs()
+        print(f"{counts.automatic} record(s) got a genre term at {args.precision:.0%} validation "
+              f"precision in {args.marc_out}; {counts.review} to review in {outputs['review']}",
+              file=sys.stderr)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from blgenre.models.own_labels import train_own
+
+    result = train_own(args.kind, args.labels, args.out, args.text_column, args.label_column,
+                       args.id_column, seed=args.seed, overwrite=args.overwrite)
+    print(result.summary(), file=sys.stderr)
     return 0
 
 
@@ -72,15 +96,56 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="classify titles with a saved model")
+    p = sub.add_parser("predict", help="classify titles with a saved model",
+                       description="Classify every record of a MARC file, a CSV/TSV or a list "
+                       "of titles; the output CSV keeps the input's order.")
     p.add_argument("--model", required=True, help="model folder, e.g. artifacts/models/baseline")
     p.add_argument("--input", required=True,
-                   help="text file (one title per line) or CSV with a 'title' column")
+                   help="MARC21 (.mrc, .xml; gzipped or not), CSV/TSV with a title column, or "
+                   "text (one title per line)")
     p.add_argument("--output", required=True, help="CSV to write")
+    p.add_argument("--format", default="auto", choices=FORMATS,
+                   help="input format (default: from the file name and its first bytes)")
+    p.add_argument("--title-column", default=None,
+                   help="CSV/TSV column holding the titles (default: the one named 'title')")
+    p.add_argument("--id-column", default=None,
+                   help="CSV/TSV column holding record ids (default: 'id', 'record_id', ... "
+                   "if there is exactly one; else the row number)")
+    p.add_argument("--marc-out", default=None, help="MARC copy (.xml or .mrc) of the input with a "
+                   "655 genre term for each record labelled at --precision")
+    p.add_argument("--review-out", default=None,
+                   help="review list CSV for --marc-out (default: <output>-review.csv)")
+    p.add_argument("--precision", type=float, default=0.95,
+                   help="target precision of automatic genre terms, on the validation split "
+                   "(default 0.95)")
+    p.add_argument("--genre-source", default="blgenre",
+                   help="the 655 $2 source code (default 'blgenre'; 'local' if your system "
+                   "only accepts registered codes)")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--chunk-size", type=int, default=10_000,
+                   help="records read, predicted and written at a time (default 10000)")
     p.add_argument("--fast", action="store_true",
-                   help="use the model's cheaper CPU variant where it has one (transformer: int8)")
+                   help="use the model's cheaper CPU variant where it has one (transformer)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from the rows already written")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_predict)
+
+    t = sub.add_parser("train", help="train a model on your own labelled titles",
+                       description="Train any model kind on a CSV of your own labelled titles "
+                       "(two or more labels), evaluate it on a held-out test part and write a "
+                       "model folder with its model card.")
+    t.add_argument("--kind", required=True, help="model kind: baseline, fastai or transformer")
+    t.add_argument("--labels", required=True, help="CSV with a text column and a label column")
+    t.add_argument("--text-column", default="title")
+    t.add_argument("--label-column", default="genre")
+    t.add_argument("--id-column", default=None,
+                   help="record ids: rows sharing one stay in the same part of the split")
+    t.add_argument("--out", required=True, help="model folder to write, e.g. my-model/")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    t.set_defaults(func=_train)
 
     s = sub.add_parser("split", help="create the train / validation / test split")
     s.add_argument("--seed", type=int, default=42)

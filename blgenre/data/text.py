@@ -13,8 +13,10 @@ MAX_TITLE_CHARS = 1000
 
 def clean_title(title: object) -> str:
     """NFC-normalise, drop control characters, collapse whitespace, cut to ``MAX_TITLE_CHARS``."""
-    text = unicodedata.normalize("NFC", "" if title is None else str(title))
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    text = "" if title is None else str(title)
+    if not (text.isascii() and text.isprintable()):  # fast path: plain ASCII needs neither step
+        text = unicodedata.normalize("NFC", text)
+        text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     return re.sub(r"\s+", " ", text).strip()[:MAX_TITLE_CHARS]
 
 

@@ -22,33 +22,42 @@ MIN_GROUP = 30
 N_BOOTSTRAP = 1000
 
 
-def labels_from_proba(prob_fiction: Sequence[float], threshold: float = 0.5) -> np.ndarray:
-    """``Fiction`` where the probability of Fiction is at least ``threshold``."""
-    return np.where(np.asarray(prob_fiction) >= threshold, LABELS[0], LABELS[1])
+def labels_from_proba(prob_fiction: Sequence[float], threshold: float = 0.5,
+                      labels: Sequence[str] = LABELS) -> np.ndarray:
+    """``Fiction`` where the probability of Fiction is at least ``threshold``.
+
+    Given a 2-D array (one column per label of ``labels``), the most probable label of each row.
+    """
+    prob = np.asarray(prob_fiction)
+    if prob.ndim == 2:
+        return np.asarray(labels)[prob.argmax(axis=1)]
+    return np.where(prob >= threshold, labels[0], labels[1])
 
 
-def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
-    """Unweighted mean of the two classes' F1 (both classes always counted)."""
-    return float(f1_score(y_true, y_pred, labels=list(LABELS), average="macro", zero_division=0))
+def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = LABELS) -> float:
+    """Unweighted mean of the classes' F1 (every class of ``labels`` always counted)."""
+    return float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0))
 
 
-def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict:
+def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str],
+                           labels: Sequence[str] = LABELS) -> dict:
     """Accuracy, macro-F1, per-class precision / recall / F1 / support and the confusion matrix."""
+    labels = list(labels)
     p, r, f, s = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(LABELS), zero_division=0
+        y_true, y_pred, labels=labels, zero_division=0
     )
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": macro_f1(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred, labels),
         "per_class": {
             label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                     "support": int(s[i])}
-            for i, label in enumerate(LABELS)
+            for i, label in enumerate(labels)
         },
         "confusion_matrix": {
-            "labels": list(LABELS),
-            "matrix": confusion_matrix(y_true, y_pred, labels=list(LABELS)).tolist(),
+            "labels": labels,
+            "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         },
     }
 

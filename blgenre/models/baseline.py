@@ -22,7 +22,7 @@ from blgenre.data import LABELS
 from blgenre.data.text import clean_titles
 from blgenre.errors import ModelError
 from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
-from blgenre.models.lifecycle import checked_meta, training_info, write_meta
+from blgenre.models.lifecycle import checked_meta, label_set, model_labels, training_info, write_meta
 from blgenre.paths import model_dir
 
 MODEL_FILE = "model.skops"
@@ -55,14 +55,21 @@ def prob_fiction(pipe: Pipeline, titles: list[str]) -> np.ndarray:
     return pipe.predict_proba(clean_titles(titles))[:, col]
 
 
+def proba(pipe: Pipeline, titles: list[str], labels: list[str]) -> np.ndarray:
+    """Probabilities of each of ``labels`` (columns in that order) for each title."""
+    cols = [list(pipe.classes_).index(label) for label in labels]
+    return pipe.predict_proba(clean_titles(titles))[:, cols]
+
+
 def tune(train: pd.DataFrame, valid: pd.DataFrame, grid: dict = GRID) -> pd.DataFrame:
     """Fit every grid point on ``train`` and score it on ``valid``; best (macro-F1) first."""
     rows = []
+    labels = label_set(train["label"])
     for C, cw, feats in itertools.product(grid["C"], grid["class_weight"], grid["features"]):
         pipe = build_pipeline(C, cw, feats).fit(clean_titles(train["title"]), train["label"])
-        pred = labels_from_proba(prob_fiction(pipe, valid["title"].tolist()))
+        pred = labels_from_proba(proba(pipe, valid["title"].tolist(), labels), labels=labels)
         rows.append({"C": C, "class_weight": cw or "none", "features": feats,
-                     "valid_macro_f1": macro_f1(valid["label"], pred)})
+                     "valid_macro_f1": macro_f1(valid["label"], pred, labels=labels)})
     return pd.DataFrame(rows).sort_values("valid_macro_f1", ascending=False, kind="stable")
 
 
@@ -95,6 +102,7 @@ class BaselineModel:
             clean_titles(train["title"]), train["label"])
         return cls(pipe, {
             "kind": cls.kind,
+            "labels": label_set(train["label"]),
             "hyperparameters": {"C": float(best["C"]), "class_weight": cw,
                                 "features": best["features"]},
             "valid_macro_f1": float(best["valid_macro_f1"]),
@@ -109,8 +117,12 @@ class BaselineModel:
         return pd.DataFrame(self.meta.get("grid", []))
 
     def predict_proba(self, titles: list[str]) -> np.ndarray:
-        p = prob_fiction(self.pipe, list(titles))
-        return np.column_stack([p, 1 - p])
+        """One column per label, in ``meta["labels"]`` order (Fiction, Non-fiction by default)."""
+        labels = model_labels(self.meta)
+        if len(labels) == 2 and labels == list(LABELS):  # the book's models, exactly as before
+            p = prob_fiction(self.pipe, list(titles))
+            return np.column_stack([p, 1 - p])
+        return proba(self.pipe, list(titles), labels)
 
     def save(self, folder: str | Path | None = None, **info) -> Path:
         folder = Path(folder) if folder else model_dir(self.kind)

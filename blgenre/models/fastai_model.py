@@ -67,17 +67,22 @@ class FastaiModel:
 
     @classmethod
     def train_on_split(cls, train: pd.DataFrame, valid: pd.DataFrame,
-                       config: FastaiConfig | None = None) -> FastaiModel:
+                       config: FastaiConfig | None = None,
+                       lm_titles: list[str] | None = None) -> FastaiModel:
         """Train on the split (LM: train + valid titles and other non-test catalogue titles).
 
         In workshop mode, unless ``config`` is given, both stages train for fewer epochs. The
         classifier keeps every training title: trained from scratch on fewer, it guessed one
-        class.
+        class. ``lm_titles`` replaces the book's language-model corpus (a reader's own data:
+        ``blgenre train``); the labels are those of ``train`` (two or more).
         """
         from blgenre import settings
         from blgenre.data import split
 
         cfg = config or default_config()
+        if lm_titles is not None:
+            return train_fastai(train, valid, lm_titles, cfg, extra_meta={
+                "lm_sources": {"own titles": len(lm_titles)}, "workshop": settings.workshop()})
         titles, sources = lm_corpus(max_titles=cfg.max_lm_titles, seed=cfg.seed)
         return train_fastai(train, valid, titles, cfg,
                             data_sha256=split.split_info()["split_sha256"],
@@ -140,8 +145,13 @@ class FastaiModel:
         tok = next(t for t in self.learn.dls.valid_ds.tls[0].tfms if isinstance(t, Tokenizer))
         return [list(t) for t in TokenizeWithRules(tok.tok, rules=tok.rules)(texts)]
 
+    @property
+    def labels(self) -> list[str]:
+        """The labels of the probability columns (``meta["labels"]``; Fiction, Non-fiction)."""
+        return list(self.meta.get("labels") or LABELS)
+
     def predict_proba(self, titles: list[str], batch_size: int = 64) -> np.ndarray:
-        """Probabilities of (Fiction, Non-fiction) for each title, shape ``(n, 2)``.
+        """Probabilities of each label (Fiction, Non-fiction) for each title, shape ``(n, labels)``.
 
         Titles are cleaned like everywhere else in the book (:func:`blgenre.data.text.clean_title`:
         control characters removed, cut to 1,000 characters). An empty title is scored as an
@@ -150,7 +160,7 @@ class FastaiModel:
         """
         texts = clean_titles(titles)
         if not texts:
-            return np.empty((0, 2))
+            return np.empty((0, len(self.labels)))
         # Tokenise the whole list in one spaCy pass (the training path), rather than one title
         # at a time inside the data loader, which also tokenises every title twice (once to
         # sort by length): five times faster, and the same tokens.
@@ -162,7 +172,7 @@ class FastaiModel:
         bptt = getattr(self.learn.model[0], "bptt", 72)
         short = [i for i, t in enumerate(tokens) if len(t) <= bptt]
         long = [i for i, t in enumerate(tokens) if len(t) > bptt]
-        probs = np.empty((len(tokens), 2))
+        probs = np.empty((len(tokens), len(self.labels)))
         if short:
             probs[short] = self._predict_tokens([tokens[i] for i in short], batch_size)
         for i in long:
@@ -175,7 +185,7 @@ class FastaiModel:
             dl = self.learn.dls.test_dl(tokens, bs=batch_size, num_workers=0)
             probs, _ = self.learn.get_preds(dl=dl, reorder=True)
         vocab = list(self.learn.dls.vocab[1])
-        probs = probs.numpy().astype(float)[:, [vocab.index(label) for label in LABELS]]
+        probs = probs.numpy().astype(float)[:, [vocab.index(label) for label in self.labels]]
         return probs / probs.sum(axis=1, keepdims=True)
 
 

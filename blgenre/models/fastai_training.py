@@ -108,7 +108,7 @@ def _lm_dls(titles: list[str], cfg: FastaiConfig, path: Path):
 
 
 def _clas_dls(train: pd.DataFrame, valid: pd.DataFrame, vocab: list[str], cfg: FastaiConfig,
-              path: Path):
+              path: Path, labels: list[str] = LABELS):
     from fastai.text.all import CategoryBlock, ColReader, ColSplitter, DataBlock, TextBlock
 
     df = pd.concat([
@@ -118,7 +118,7 @@ def _clas_dls(train: pd.DataFrame, valid: pd.DataFrame, vocab: list[str], cfg: F
                       "is_valid": True}),
     ], ignore_index=True)
     blocks = (TextBlock.from_df("text", vocab=vocab, seq_len=cfg.clas_seq_len, n_workers=0),
-              CategoryBlock(vocab=list(LABELS)))
+              CategoryBlock(vocab=list(labels)))
     dblock = DataBlock(blocks=blocks, get_x=ColReader("text"), get_y=ColReader("label"),
                        splitter=ColSplitter("is_valid"))
     return dblock.dataloaders(df, bs=cfg.clas_bs, num_workers=0, path=path, verbose=False)
@@ -278,13 +278,16 @@ def train_classifier(train: pd.DataFrame, valid: pd.DataFrame, vocab: list[str],
         text_classifier_learner,
     )
 
+    from blgenre.models.lifecycle import label_set
+
     start = time.perf_counter()
     set_seed(cfg.seed)
-    dls = _clas_dls(train, valid, vocab, cfg, workdir)
+    labels = label_set(train["label"])
+    dls = _clas_dls(train, valid, vocab, cfg, workdir, labels)
     weight = None
     if cfg.class_weights:
-        counts = train["label"].value_counts().reindex(list(LABELS), fill_value=0).to_numpy()
-        weight = torch.tensor(len(train) / (len(LABELS) * np.maximum(counts, 1)),
+        counts = train["label"].value_counts().reindex(labels, fill_value=0).to_numpy()
+        weight = torch.tensor(len(train) / (len(labels) * np.maximum(counts, 1)),
                               dtype=torch.float32)
     learn = text_classifier_learner(
         dls, AWD_LSTM, seq_len=cfg.clas_seq_len, config=cfg.clas_arch_config(pretrained),
@@ -322,8 +325,10 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
     from blgenre import runinfo
     from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
     from blgenre.models.fastai_model import FastaiModel
+    from blgenre.models.lifecycle import label_set
 
     cfg = config or FastaiConfig()
+    labels = label_set(train["label"])
     history = History()
     total = time.perf_counter()
     with _quiet(), _threads(cfg.threads), \
@@ -334,8 +339,8 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
         pretrained = lm_info["pretraining"] == "wikitext-103"
         del lm
         learn = train_classifier(train, valid, vocab, cfg, pretrained, workdir, history)
-    model = FastaiModel(learn, {"kind": NAME}, history)
-    valid_prob = model.predict_proba(valid["title"].tolist())[:, 0]
+    model = FastaiModel(learn, {"kind": NAME, "labels": labels}, history)
+    valid_prob = model.predict_proba(valid["title"].tolist())
     history.seconds["total"] = round(time.perf_counter() - total, 1)
     model.meta.update(
         architecture="AWD_LSTM (ULMFiT)",
@@ -347,7 +352,8 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
         n_train=len(train), n_valid=len(valid), lm_titles=lm_info["lm_titles"],
         hyperparameters=cfg.as_dict(),
         lm_arch=lm_info["lm_arch"],
-        valid_macro_f1=macro_f1(valid["label"], labels_from_proba(valid_prob)),
+        valid_macro_f1=macro_f1(valid["label"], labels_from_proba(valid_prob, labels=labels),
+                                labels),
         seconds=history.seconds,
         parameters=int(sum(p.numel() for p in learn.model.parameters())),
         hardware=runinfo.hardware(),

@@ -36,7 +36,9 @@ class Classifier(Protocol):
 
     meta: dict
 
-    def predict_proba(self, titles: list[str]) -> np.ndarray: ...
+    def predict_proba(self, titles: list[str]) -> np.ndarray:
+        """One row per title, one column per label in ``meta["labels"]`` order."""
+        ...
 
 
 # --------------------------------------------------------------------------- model.json
@@ -92,7 +94,22 @@ def versions() -> dict[str, str]:
 
 
 #: Keys of ``model.json`` that :func:`write_meta` computes itself.
-COMPUTED_KEYS = ("kind", "labels", "python", "versions", "files")
+COMPUTED_KEYS = ("kind", "python", "versions", "files")
+
+
+def model_labels(meta: dict) -> list[str]:
+    """A model's labels, in the order of its probability columns (default: the book's two)."""
+    from blgenre.data import LABELS
+
+    return list(meta.get("labels") or LABELS)
+
+
+def label_set(labels) -> list[str]:
+    """The labels a model learns from training labels ``labels``: each once, sorted.
+
+    For the book's data this is ``["Fiction", "Non-fiction"]``, the order of ``LABELS``.
+    """
+    return sorted({str(label) for label in labels})
 
 
 def training_info(meta: dict) -> dict:
@@ -105,11 +122,11 @@ def write_meta(folder: str | Path, kind: str, files: list[str], **info) -> dict:
     folder = Path(folder)
     meta = {
         "kind": kind,
-        "labels": ["Fiction", "Non-fiction"],
+        "labels": model_labels(info),
         "python": platform.python_version(),
         "versions": versions(),
         "files": {name: sha256_file(folder / name) for name in files},
-        **info,
+        **{k: v for k, v in info.items() if k != "labels"},
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     return meta

@@ -1,13 +1,32 @@
-"""Predicting genres for titles with any saved model: the engine behind ``blgenre predict``.
+"""Predicting genres for a whole collection with any saved model: the engine of ``blgenre predict``.
 
-Input is a text file with one title per line, or a CSV file with a ``title`` column. Output is a
-CSV with ``title,label,prob_fiction,prob_non_fiction`` in input order. A blank title keeps its
-row with an empty label and empty probabilities, so rows always line up with the input.
+Serves the chapters 'Using the model' and 'Your own collection'. The input (MARC, CSV/TSV or a
+list of titles; :mod:`blgenre.models.predict_io`) is streamed in chunks, so memory stays flat
+whatever its size. Inside a chunk titles are sorted by length (neural models then pad less) and
+put back in input order before they are written. The output CSV has one row per input record,
+in input order: ``record_id, title, label, prob_<label>... , model, model_version, note``. A
+record without a usable title keeps its row, unlabelled, with the reason in ``note``.
+
+Output is written as it goes, to ``<output>.partial`` files, with a small state file
+(``<output>.partial.json``) updated after every chunk: how many records are done and how many
+bytes of each output are complete. An interrupted run continues with ``--resume``: the partial
+files are cut back to the last complete chunk and the input is read on from there, so no row is
+lost or written twice. Only when everything is written are the partial files renamed to their
+final names. Optionally (``--marc-out``) a copy of MARC records gets genre terms for the
+records the model is confident about, and the rest go to a review list
+(:mod:`blgenre.models.marc_out`).
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
+import itertools
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,49 +34,47 @@ import pandas as pd
 
 from blgenre.data.text import MAX_TITLE_CHARS, clean_titles
 from blgenre.errors import InputError
-from blgenre.models import Classifier, load_model
+from blgenre.models import marc_out as catalogue
+from blgenre.models.lifecycle import Classifier, load_model, model_labels, read_meta
+from blgenre.models.predict_io import (
+    SCRIPT_CAUTION,
+    check_output,
+    count_records,
+    detect_format,
+    has_no_latin_letters,
+    neutralise,
+    read_items,
+    slug,
+)
 
-OUTPUT_COLUMNS = ["title", "label", "prob_fiction", "prob_non_fiction"]
+CHUNK_SIZE = 10_000
+STATE_VERSION = 1
 
 
-def read_titles(path: str | Path) -> list[str]:
-    """Titles from a ``.csv`` (column ``title``) or a plain text file (one per line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: input file not found")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at position "
-                         f"{exc.start}); save the titles as UTF-8") from None
-    if not text.strip():
-        raise InputError(f"{path}: input file is empty: no titles to classify")
-    if path.suffix.lower() == ".csv":
-        try:
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-        except pd.errors.ParserError as exc:
-            raise InputError(f"{path}: not a valid CSV ({str(exc).strip()})") from None
-        columns = {c.strip().lower(): c for c in frame.columns}
-        if "title" not in columns:
-            raise InputError(f"{path}: a CSV input needs a 'title' column; found "
-                             f"{list(frame.columns)}")
-        return frame[columns["title"]].tolist()
-    return text.rstrip("\r\n").splitlines()
+def output_columns(labels: list[str]) -> list[str]:
+    """The prediction CSV's columns for a model with ``labels``."""
+    return ["record_id", "title", "label", *[f"prob_{slug(label)}" for label in labels],
+            "model", "model_version", "note"]
 
 
 def predict_titles(model: Classifier, titles: list[str], batch_size: int = 256) -> pd.DataFrame:
-    """Predict every non-blank title; blank titles get an empty label and no probabilities."""
+    """Predict every non-blank title, longest-last inside ``titles``; blank titles stay unlabelled.
+
+    Returns ``title``, ``label`` and one ``prob_<label>`` column per label, in input order.
+    """
+    labels = model_labels(model.meta)
     cleaned = clean_titles(titles)
     keep = [i for i, t in enumerate(cleaned) if t]
-    probs = np.full((len(cleaned), 2), np.nan)
+    keep.sort(key=lambda i: len(cleaned[i]))  # length-sorted: neural models pad less
+    probs = np.full((len(cleaned), len(labels)), np.nan)
     for start in range(0, len(keep), batch_size):
         idx = keep[start:start + batch_size]
         probs[idx] = model.predict_proba([cleaned[i] for i in idx])
-    labels = np.where(np.isnan(probs[:, 0]), "",
-                      np.where(probs[:, 0] >= 0.5, "Fiction", "Non-fiction"))
-    return pd.DataFrame({"title": list(titles), "label": labels,
-                         "prob_fiction": probs[:, 0], "prob_non_fiction": probs[:, 1]})
+    known = ~np.isnan(probs[:, 0])
+    best = np.where(known, np.nan_to_num(probs).argmax(axis=1), 0)
+    label = np.where(known, np.asarray(labels, dtype=object)[best], "")
+    columns = {f"prob_{slug(lab)}": probs[:, j] for j, lab in enumerate(labels)}
+    return pd.DataFrame({"title": list(titles), "label": label, **columns})
 
 
 def faster(model: Classifier) -> Classifier:
@@ -69,30 +86,323 @@ def faster(model: Classifier) -> Classifier:
     return make() if callable(make) else model
 
 
+def model_identity(folder: str | Path) -> tuple[str, str]:
+    """``(name, version)`` written beside every prediction: the folder's name and the first
+    12 hex digits of the sha256 of the model's weights (which exact model made it)."""
+    from blgenre.models import registry
+
+    meta = read_meta(folder)
+    main = registry.get(meta["kind"]).main_file
+    digest = meta.get("files", {}).get(main) or hashlib.sha256(
+        json.dumps(meta.get("files", {}), sort_keys=True).encode()).hexdigest()
+    name = meta.get("name") or Path(folder).resolve().name
+    return str(name), f"sha256:{digest[:12]}"
+
+
+# --------------------------------------------------------------------------- options and state
+@dataclass
+class Options:
+    """What one ``predict`` run was asked to do (kept in the state file for ``--resume``)."""
+
+    model: str
+    input: str
+    output: str
+    input_format: str = "auto"
+    title_column: str | None = None
+    id_column: str | None = None
+    marc_out: str | None = None
+    review_out: str | None = None
+    precision: float = catalogue.TARGET_PRECISION
+    genre_source: str = catalogue.GENRE_SOURCE
+    batch_size: int = 256
+    chunk_size: int = CHUNK_SIZE
+    fast: bool = False
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool | None = None  #: ``None``: a bar only when stderr is a terminal
+
+    def outputs(self) -> dict[str, Path]:
+        out = {"predictions": Path(self.output)}
+        if self.marc_out:
+            out["marc"] = Path(self.marc_out)
+            out["review"] = Path(self.review_out) if self.review_out else \
+                Path(self.output).with_name(Path(self.output).stem + "-review.csv")
+        return out
+
+    def identity(self) -> dict:
+        """The settings a resumed run must share with the interrupted one."""
+        keys = ("model", "input_format", "title_column", "id_column", "marc_out", "precision",
+                "genre_source", "chunk_size", "fast")
+        return {k: getattr(self, k) for k in keys} | {"review": str(self.outputs().get("review"))}
+
+
+def partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def state_path(opts: Options) -> Path:
+    return partial_path(Path(opts.output)).with_suffix(".partial.json")
+
+
+def _input_fingerprint(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+@dataclass
+class Counts:
+    """What happened to the records so far (saved with the state, printed at the end)."""
+
+    records: int = 0
+    classified: int = 0
+    no_title: int = 0
+    cut: int = 0
+    non_latin: int = 0
+    automatic: int = 0
+    review: int = 0
+    by_label: dict = field(default_factory=dict)
+
+
+def _write_state(opts: Options, counts: Counts, sizes: dict[str, int]) -> None:
+    path = state_path(opts)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"version": STATE_VERSION, "input": _input_fingerprint(
+        Path(opts.input)), "options": opts.identity(), "counts": asdict(counts),
+        "bytes": sizes}, indent=1))
+    os.replace(tmp, path)
+
+
+def check_paths(opts: Options) -> dict | None:
+    """Check every output path before any work; the saved state when resuming, else ``None``."""
+    src = Path(opts.input)
+    detect_format(src, opts.input_format)  # input exists and is a file
+    outputs = opts.outputs()
+    names = list(outputs.values())
+    for what, path in outputs.items():
+        check_output(path, [src, *[p for p in names if p is not path]], what)
+    if opts.marc_out:
+        catalogue.marc_kind(opts.marc_out)
+    state_file = state_path(opts)
+    partials = [partial_path(p) for p in names if partial_path(p).exists()]
+    if opts.resume and state_file.is_file():
+        state = json.loads(state_file.read_text())
+        if state.get("input") != _input_fingerprint(src):
+            raise InputError(f"{src}: the input changed since the interrupted run (size or "
+                             "modification time); start again with --overwrite")
+        if state.get("options") != opts.identity():
+            raise InputError(f"{opts.output}: the interrupted run used other settings "
+                             f"({state_file}); use them again, or start again with --overwrite")
+        return state
+    if not opts.overwrite:
+        if partials or state_file.exists():
+            left = partials[0] if partials else state_file
+            raise InputError(f"{opts.output}: an interrupted run left {left}; pass --resume to "
+                             "continue it or --overwrite to start again")
+        for path in names:
+            if path.exists():
+                raise InputError(f"{path}: already exists; pass --overwrite to replace it"
+                                 + ("" if opts.resume else " (or --resume to continue an "
+                                    "interrupted run)"))
+    return None
+
+
+# --------------------------------------------------------------------------- writing
+def _csv_text(rows: list[list]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _prob(value: float) -> str:
+    return "" if np.isnan(value) else f"{value:.6f}"
+
+
+class Run:
+    """One ``predict`` run: the model, the open partial files and the counts."""
+
+    def __init__(self, opts: Options, state: dict | None):
+        self.opts = opts
+        self.state = state
+        self.outputs = opts.outputs()
+        model = load_model(opts.model)
+        self.model = faster(model) if opts.fast else model
+        self.labels = model_labels(model.meta)
+        self.name, self.version = model_identity(opts.model)
+        self.counts = Counts(**state["counts"]) if state else Counts()
+        self.thresholds = None
+        if opts.marc_out:
+            y, p = catalogue.validation_probabilities(model, opts.model)
+            self.thresholds = catalogue.precision_thresholds(y, p, self.labels, opts.precision)
+        self.marc_kind = catalogue.marc_kind(opts.marc_out) if opts.marc_out else None
+        self.files: dict[str, object] = {}
+
+    # ---- files
+    def open(self) -> None:
+        sizes = self.state["bytes"] if self.state else {}
+        for key, final in self.outputs.items():
+            path = partial_path(final)
+            if self.state:
+                with open(path, "r+b") as fh:
+                    fh.truncate(sizes[key])  # drop whatever the last, unfinished chunk wrote
+                self.files[key] = open(path, "ab")
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = self.files[key] = open(path, "wb")
+            if key == "predictions":
+                fh.write(_csv_text([output_columns(self.labels)]))
+            elif key == "review":
+                fh.write(_csv_text([catalogue.REVIEW_COLUMNS]))
+            elif self.marc_kind == "xml":
+                fh.write(catalogue.XML_HEAD)
+
+    def sizes(self) -> dict[str, int]:
+        for fh in self.files.values():
+            fh.flush()
+            os.fsync(fh.fileno())
+        return {key: fh.tell() for key, fh in self.files.items()}
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+
+    # ---- one chunk
+    def chunk(self, items: list) -> None:
+        c = self.counts
+        titles = [item.title or "" for item in items]
+        result = predict_titles(self.model, titles, self.opts.batch_size)
+        probs = result[[f"prob_{slug(lab)}" for lab in self.labels]].to_numpy()
+        predicted = result["label"].tolist()
+        known = ~np.isnan(probs[:, 0])
+        auto = np.zeros(len(items), dtype=bool)
+        if self.thresholds is not None and known.any():
+            auto[known] = catalogue.automatic(probs[known], self.thresholds)
+        rows, review, marc = [], [], []
+        for i, item in enumerate(items):
+            notes = []
+            if not known[i]:
+                notes.append(item.problem or "blank title")
+                c.no_title += 1
+            else:
+                c.classified += 1
+                c.by_label[predicted[i]] = c.by_label.get(predicted[i], 0) + 1
+                if len(titles[i]) > MAX_TITLE_CHARS:
+                    notes.append(f"title cut to {MAX_TITLE_CHARS} characters")
+                    c.cut += 1
+                if has_no_latin_letters(titles[i]):
+                    notes.append("no Latin-script letters: treat with caution")
+                    c.non_latin += 1
+            rows.append([neutralise(item.record_id), neutralise(titles[i]),
+                         predicted[i], *[_prob(v) for v in probs[i]],
+                         neutralise(self.name), self.version, neutralise("; ".join(notes))])
+            if self.thresholds is None:
+                continue
+            if auto[i]:
+                c.automatic += 1
+                catalogue.add_genre(item.record, predicted[i], float(np.nanmax(probs[i])),
+                                   f"blgenre {self.name} {self.version}", self.opts.genre_source)
+            else:
+                c.review += 1
+                top = int(np.nanargmax(probs[i])) if known[i] else None
+                review.append([
+                    neutralise(item.record_id), neutralise(titles[i]),
+                    self.labels[top] if top is not None else "",
+                    _prob(probs[i, top]) if top is not None else "",
+                    "" if top is None else f"{self.thresholds['threshold'].iat[top]:.6f}",
+                    neutralise("; ".join(notes) or "below the threshold for "
+                               f"{self.opts.precision:.0%} precision")])
+            if item.record is not None:
+                marc.append(catalogue.record_bytes(item.record, self.marc_kind))
+        c.records += len(items)
+        self.files["predictions"].write(_csv_text(rows))
+        if self.thresholds is not None:
+            self.files["review"].write(_csv_text(review))
+            self.files["marc"].write(b"".join(marc))
+        _write_state(self.opts, c, self.sizes())
+
+    def finish(self) -> None:
+        if self.marc_kind == "xml":
+            self.files["marc"].write(catalogue.XML_TAIL)
+        self.sizes()
+        self.close()
+        for key, final in self.outputs.items():
+            if key == "review":
+                catalogue.sort_review(partial_path(final), final)
+                partial_path(final).unlink()
+            else:
+                os.replace(partial_path(final), final)
+        state_path(self.opts).unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self.close()
+        for final in self.outputs.values():
+            partial_path(final).unlink(missing_ok=True)
+        state_path(self.opts).unlink(missing_ok=True)
+
+
+def _progress(opts: Options, fmt: str, done: int):
+    from tqdm import tqdm
+
+    enabled = sys.stderr.isatty() if opts.progress is None else opts.progress
+    total = count_records(opts.input, fmt) if enabled else None
+    return tqdm(total=total, initial=done, unit=" titles", disable=not enabled,
+                dynamic_ncols=True, smoothing=0.1, file=sys.stderr)
+
+
+def run_predict(opts: Options) -> Counts:
+    """Run (or resume) a prediction over a collection; return the counts."""
+    state = check_paths(opts)
+    fmt = detect_format(opts.input, opts.input_format)
+    if opts.marc_out and fmt != "marc":
+        raise InputError(f"{opts.input}: --marc-out needs MARC input (MARCXML or binary MARC); "
+                         f"this file reads as {fmt}")
+    run = Run(opts, state)
+    done = run.counts.records
+    items = read_items(opts.input, fmt, opts.title_column, opts.id_column)
+    items = itertools.islice(items, done, None)
+    run.open()
+    bar = _progress(opts, fmt, done)
+    try:
+        while chunk := list(itertools.islice(items, opts.chunk_size)):
+            run.chunk(chunk)
+            bar.update(len(chunk))
+        bar.close()
+        if run.counts.classified == 0:
+            what = ("no record has a usable title (245 $a)" if fmt == "marc"
+                    else "input file is empty: no titles to classify" if not run.counts.records
+                    else f"the title column {opts.title_column or 'title'!r} is empty in every row"
+                    if fmt in ("csv", "tsv") else "input file is empty: no titles to classify")
+            raise InputError(f"{opts.input}: {what}")
+        run.finish()
+    except KeyboardInterrupt:
+        bar.close()
+        run.close()
+        raise
+    except Exception:
+        bar.close()
+        run.discard()
+        raise
+    return run.counts
+
+
+def notes(counts: Counts) -> list[str]:
+    """Human-readable notes about unlabelled, cut and non-Latin titles, for the CLI to print."""
+    out = []
+    if counts.no_title:
+        out.append(f"{counts.no_title} record(s) without a usable title left unlabelled "
+                   "(reason in the 'note' column)")
+    if counts.cut:
+        out.append(f"{counts.cut} title(s) longer than {MAX_TITLE_CHARS} characters were cut")
+    if counts.non_latin:
+        out.append(f"{counts.non_latin} {SCRIPT_CAUTION}")
+    return out
+
+
 def predict_file(model_dir: str | Path, input_path: str | Path, output_path: str | Path,
-                 batch_size: int = 256, fast: bool = False) -> pd.DataFrame:
-    """Read titles, predict with the model in ``model_dir`` and write the output CSV.
-
-    ``fast=True`` uses the model's cheaper inference variant where it has one (see :func:`faster`).
-    """
-    titles = read_titles(input_path)
-    model = load_model(model_dir)
-    if fast:
-        model = faster(model)
-    result = predict_titles(model, titles, batch_size)
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(output_path, index=False, float_format="%.6f")
-    return result
-
-
-def input_notes(titles: list[str]) -> list[str]:
-    """Human-readable notes about blank and over-long titles, for the CLI to print."""
-    notes = []
-    blank = sum(1 for t in titles if not str(t).strip())
-    if blank:
-        notes.append(f"{blank} blank title(s) left unlabelled")
-    long = sum(1 for t in titles if len(str(t)) > MAX_TITLE_CHARS)
-    if long:
-        notes.append(f"{long} title(s) longer than {MAX_TITLE_CHARS} characters were cut")
-    return notes
+                 batch_size: int = 256, fast: bool = False, overwrite: bool = False,
+                 **options) -> pd.DataFrame:
+    """Predict a file with the model in ``model_dir``; return the output CSV as a table."""
+    run_predict(Options(str(model_dir), str(input_path), str(output_path), batch_size=batch_size,
+                        fast=fast, overwrite=overwrite, progress=False, **options))
+    return pd.read_csv(output_path, dtype={"record_id": str, "title": str, "label": str,
+                                           "note": str}, keep_default_na=False,
+                       na_values={c: [""] for c in ("prob_fiction", "prob_non_fiction")})

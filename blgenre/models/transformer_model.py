@@ -26,7 +26,7 @@ import pandas as pd
 from blgenre import settings
 from blgenre.data.text import clean_titles
 from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
-from blgenre.models.lifecycle import META_FILE, checked_meta, training_info, write_meta
+from blgenre.models.lifecycle import META_FILE, checked_meta, label_set, training_info, write_meta
 from blgenre.models.transformer_training import (  # noqa: F401
     BATCH_SIZE,
     ID2LABEL,
@@ -92,6 +92,7 @@ class TransformerModel:
         history = found.history.astype(object).where(found.history.notna(), None)
         meta = {
             "kind": NAME,
+            "labels": label_set(train["label"]),
             "checkpoint": found.checkpoint.name,
             "checkpoint_source": found.checkpoint.source,
             "offline": found.checkpoint.offline,
@@ -147,7 +148,7 @@ class TransformerModel:
         import torch
 
         titles = clean_titles(titles)
-        out = np.zeros((len(titles), 2), dtype=np.float32)
+        out = np.zeros((len(titles), self.model.config.num_labels), dtype=np.float32)
         if not titles:
             return out
         enc = self.tokenizer(titles, truncation=True, max_length=self.max_length)

@@ -28,6 +28,7 @@ from blgenre import settings
 from blgenre.data import LABELS
 from blgenre.data.text import clean_titles
 from blgenre.evaluation.evaluate import macro_f1
+from blgenre.models.lifecycle import label_set
 from blgenre.network import offline_mode, use_offline_hub
 from blgenre.paths import artifacts_dir
 from blgenre.seed import SEED, set_seed
@@ -121,13 +122,13 @@ def _path(checkpoint: Checkpoint | str) -> str:
 
 
 def encode(tokenizer, titles: list[str], labels: list[str] | None = None,
-           max_length: int = MAX_LENGTH):
+           max_length: int = MAX_LENGTH, label2id: dict | None = None):
     """A :class:`datasets.Dataset` of token ids (unpadded: the collator pads each batch)."""
     from datasets import Dataset
 
     columns = {"text": clean_titles(titles)}
     if labels is not None:
-        columns["label"] = [LABEL2ID[label] for label in labels]
+        columns["label"] = [(label2id or LABEL2ID)[label] for label in labels]
     dataset = Dataset.from_dict(columns)
     return dataset.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length),
                        batched=True, remove_columns=["text"])
@@ -166,14 +167,14 @@ def padding_table(lengths: np.ndarray, batch_size: int = BATCH_SIZE,
                          "padding share": {k: 1 - real / v for k, v in computed.items()}})
 
 
-def compute_metrics(eval_pred) -> dict:
+def compute_metrics(eval_pred, labels: list[str] = LABELS) -> dict:
     """Validation macro-F1 and accuracy from the Trainer's logits (scikit-learn, no Hub)."""
     logits, label_ids = eval_pred.predictions, eval_pred.label_ids
     if isinstance(logits, tuple):
         logits = logits[0]
-    names = np.array([ID2LABEL[i] for i in range(len(ID2LABEL))])
+    names = np.array(list(labels))
     pred, true = names[np.asarray(logits).argmax(-1)], names[np.asarray(label_ids)]
-    return {"macro_f1": macro_f1(true, pred), "accuracy": float((pred == true).mean())}
+    return {"macro_f1": macro_f1(true, pred, labels), "accuracy": float((pred == true).mean())}
 
 
 # --------------------------------------------------------------------------- training
@@ -234,6 +235,8 @@ def fine_tune(
     """
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = resolve_checkpoint(checkpoint)
+    from functools import partial
+
     import torch
     from transformers import (
         AutoModelForSequenceClassification,
@@ -244,11 +247,14 @@ def fine_tune(
     )
 
     set_seed(seed)
+    labels = label_set(train_labels)  # the book's two, or a reader's own (blgenre train)
+    id2label = dict(enumerate(labels))
+    label2id = {label: i for i, label in id2label.items()}
     tokenizer = load_tokenizer(checkpoint)
     model = AutoModelForSequenceClassification.from_pretrained(
-        checkpoint.path, num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
-    train_ds = encode(tokenizer, train_titles, train_labels, max_length)
-    valid_ds = encode(tokenizer, valid_titles, valid_labels, max_length)
+        checkpoint.path, num_labels=len(labels), id2label=id2label, label2id=label2id)
+    train_ds = encode(tokenizer, train_titles, train_labels, max_length, label2id)
+    valid_ds = encode(tokenizer, valid_titles, valid_labels, max_length, label2id)
     steps_per_epoch = -(-len(train_ds) // batch_size)
     warmup_steps = int(round(warmup_fraction * steps_per_epoch * epochs))
     tmp = artifacts_dir("tmp") / f"transformer-{run_name}"
@@ -288,7 +294,7 @@ def fine_tune(
         eval_dataset=valid_ds,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=compute_metrics,
+        compute_metrics=partial(compute_metrics, labels=labels),
         callbacks=[timer],
     )
     trainer.remove_callback(PrinterCallback)  # the logs are returned, not printed

@@ -85,12 +85,18 @@ def script_note(title: str) -> str:
 
 def predict_all(models: dict, title: object) -> dict:
     """``{model: {"label", "prob_fiction", "prob_non_fiction"}}`` for one title (checked first)."""
+    from blgenre.models.lifecycle import model_labels
+    from blgenre.models.predict_io import slug
+
     cleaned = check_title(title)
     out = {}
     for name, model in models.items():
-        p_fic, p_non = (float(x) for x in model.predict_proba([cleaned])[0])
-        out[name] = {"label": "Fiction" if p_fic >= 0.5 else "Non-fiction",
-                     "prob_fiction": round(p_fic, 6), "prob_non_fiction": round(p_non, 6)}
+        probs = [float(x) for x in model.predict_proba([cleaned])[0]]
+        labels = model_labels(model.meta)  # two for the book's models, more for your own
+        best = max(range(len(probs)), key=lambda j: (probs[j], -j))  # a tie goes to the first
+        out[name] = {"label": labels[best],
+                     **{f"prob_{slug(lab)}": round(p, 6) for lab, p in zip(labels, probs,
+                                                                           strict=True)}}
     return out
 
 
