@@ -27,7 +27,12 @@ from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard,
 from blgenre import __version__
 from blgenre.data import BL_DOI, LABELS
 from blgenre.errors import ModelError
-from blgenre.evaluation.evaluate import FICTION_THRESHOLD, MIN_GROUP, load_metrics
+from blgenre.evaluation.evaluate import (
+    FICTION_THRESHOLD,
+    MIN_GROUP,
+    MODELS,  # noqa: F401 - the kinds (live registry view), for share
+    load_metrics,
+)
 from blgenre.models import read_meta, registry
 from blgenre.paths import model_dir
 from blgenre.sharing import templating
