@@ -258,8 +258,10 @@ def from_template(card_class, card_data, template: str, /, **context):
     """
     templating.render(template, **{**card_data.to_dict(), "card_data": card_data.to_yaml(),
                                    **context})
-    return card_class.from_template(card_data, template_path=str(templating.template_path(template)),
+    card = card_class.from_template(card_data, template_path=str(templating.template_path(template)),
                                     **context)
+    card.text = card.text.rstrip("\n") + "\n"  # jinja2.Template drops the file's final newline
+    return card
 
 
 def model_card(name: str, folder: str | Path | None = None, repo_id: str | None = None,
