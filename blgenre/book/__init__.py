@@ -3,4 +3,4 @@
 ``from blgenre.book import glue`` is what chapters use (see :mod:`~blgenre.book.prose`).
 """
 
-from blgenre.book.prose import glue, glue_metrics, plain  # noqa: F401
+from blgenre.book.prose import glue, glue_metrics, listing, plain  # noqa: F401

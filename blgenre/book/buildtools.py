@@ -18,9 +18,10 @@ STAMP = PROJECT_ROOT / "_build" / ".inputs.sha256"
 
 
 def inputs_digest() -> str:
-    """sha256 over the package's source files and the requirements."""
+    """sha256 over the package's source files, its templates and the requirements."""
     digest = hashlib.sha256()
-    files = sorted(PACKAGE_DIR.rglob("*.py")) + [PROJECT_ROOT / "requirements.txt"]
+    files = sorted([*PACKAGE_DIR.rglob("*.py"), *PACKAGE_DIR.rglob("*.j2")])
+    files.append(PROJECT_ROOT / "requirements.txt")
     for path in files:
         digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
         digest.update(path.read_bytes())

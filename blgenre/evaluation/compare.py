@@ -2,7 +2,8 @@
 
 Everything here reads what the model chapters wrote through :func:`blgenre.evaluation.evaluate.evaluate`:
 ``artifacts/metrics/<model>.json`` and ``artifacts/predictions/<model>.csv``. Nothing is
-retrained. The functions are used by the chapter *Where the models go wrong*.
+retrained. The functions are used by the chapter *Where the models go wrong*; the paired tests
+live in :mod:`blgenre.evaluation.paired` and are re-exported here.
 
 Definitions used throughout
 
@@ -21,7 +22,6 @@ Definitions used throughout
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,24 +29,32 @@ import pandas as pd
 from scipy import stats
 
 from blgenre.data import LABELS
-from blgenre.evaluation.evaluate import (
+from blgenre.evaluation.evaluate import (  # noqa: F401 - MODELS, load_metrics: used by chapters
     MIN_GROUP,
+    MODELS,
     bootstrap_ci,
     classification_metrics,
     grouped_metrics,
+    labels_from_proba,
+    load_metrics,
     macro_f1,
+    read_predictions,
+)
+from blgenre.evaluation.paired import (  # noqa: F401 - re-exported for the chapters
+    N_PAIRED_BOOTSTRAP,
+    describe_pair,
+    mcnemar_exact,
+    paired_bootstrap,
+    pairwise,
 )
 from blgenre.paths import metrics_path, predictions_path
 
-#: The models the book trains, in the order they are introduced.
-MODELS = ("baseline", "fastai", "transformer")
 #: Precision targets for labelling titles without a person checking them.
 PRECISION_TARGETS = (0.95, 0.99)
 #: Title-length bins, in words (lower edges inclusive).
 WORD_BINS = (0, 5, 10, 20, np.inf)
 WORD_BIN_LABELS = ("1–5 words", "6–10 words", "11–20 words", "21+ words")
 N_BINS = 10
-N_PAIRED_BOOTSTRAP = 2000
 #: A cataloguer's note in square brackets, e.g. "[A novel.]".
 BRACKETS = r"\[[^\]]*\]"
 
@@ -63,15 +71,6 @@ def missing_models(names: Sequence[str] = MODELS) -> list[str]:
     """The models in ``names`` that have no saved metrics or predictions yet."""
     have = set(available_models(names))
     return [n for n in names if n not in have]
-
-
-def load_metrics(name: str) -> dict:
-    return json.loads(metrics_path(name).read_text())
-
-
-def load_predictions(name: str) -> pd.DataFrame:
-    """A model's test predictions (``record_id`` as text)."""
-    return pd.read_csv(predictions_path(name), dtype={"record_id": str}, keep_default_na=False)
 
 
 def confidence(prob_fiction) -> np.ndarray:
@@ -93,7 +92,7 @@ def aligned(names: Sequence[str]) -> pd.DataFrame:
     """
     base = None
     for name in names:
-        p = load_predictions(name)
+        p = read_predictions(name)
         cols = {"prob_fiction": f"prob_{name}", "pred": f"pred_{name}"}
         if base is None:
             base = p.rename(columns=cols)
@@ -119,7 +118,7 @@ def add_ensemble(frame: pd.DataFrame, names: Sequence[str], name: str = "ensembl
     p = frame[[f"prob_{m}" for m in names]].mean(axis=1).to_numpy()
     out = frame.copy()
     out[f"prob_{name}"] = p
-    out[f"pred_{name}"] = np.where(p >= 0.5, LABELS[0], LABELS[1])
+    out[f"pred_{name}"] = labels_from_proba(p)
     out[f"conf_{name}"] = confidence(p)
     out[f"correct_{name}"] = out[f"pred_{name}"] == out["label"]
     return out
@@ -209,72 +208,6 @@ def threshold_table(frame: pd.DataFrame, names: Sequence[str],
     return pd.DataFrame(rows)
 
 
-# --- Paired tests ----------------------------------------------------------------------------
-
-
-def mcnemar_exact(y_true, pred_a, pred_b) -> dict:
-    """McNemar's exact test on the discordant pairs.
-
-    ``b``: titles only model A gets right; ``c``: titles only model B gets right. If both models
-    were equally accurate, each discordant title would fall either way with probability 1/2, so
-    ``b`` follows Binomial(b + c, 1/2); the two-sided p-value is
-    ``min(1, 2 * P(X <= min(b, c)))``.
-    """
-    y, a, bb = (np.asarray(v) for v in (y_true, pred_a, pred_b))
-    a_ok, b_ok = a == y, bb == y
-    b = int((a_ok & ~b_ok).sum())
-    c = int((~a_ok & b_ok).sum())
-    p = 1.0 if b + c == 0 else float(min(1.0, 2 * stats.binom.cdf(min(b, c), b + c, 0.5)))
-    return {"only_a_right": b, "only_b_right": c, "p_value": p}
-
-
-def paired_bootstrap(y_true, pred_a, pred_b, n: int = N_PAIRED_BOOTSTRAP, seed: int = 0,
-                     alpha: float = 0.05) -> dict:
-    """Bootstrap of macro-F1(B) - macro-F1(A): both models are scored on the *same* resampled
-    titles each time, so the spread reflects only the difference between them."""
-    y, a, b = (np.asarray(v) for v in (y_true, pred_a, pred_b))
-    rng = np.random.default_rng(seed)
-    diffs = np.array([macro_f1(y[i], b[i]) - macro_f1(y[i], a[i])
-                      for i in rng.integers(0, len(y), size=(n, len(y)))])
-    lo, hi = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
-    return {"diff": macro_f1(y, b) - macro_f1(y, a), "lo": float(lo), "hi": float(hi),
-            "share_b_better": float((diffs > 0).mean())}
-
-
-def pairwise(frame: pd.DataFrame, names: Sequence[str], seed: int = 0) -> pd.DataFrame:
-    """McNemar and paired bootstrap for every pair of models (A listed first, B second)."""
-    rows = []
-    for a, b in itertools.combinations(names, 2):
-        m = mcnemar_exact(frame["label"], frame[f"pred_{a}"], frame[f"pred_{b}"])
-        bs = paired_bootstrap(frame["label"], frame[f"pred_{a}"], frame[f"pred_{b}"], seed=seed)
-        rows.append({"A": a, "B": b, "only A right": m["only_a_right"],
-                     "only B right": m["only_b_right"], "McNemar p": m["p_value"],
-                     "macro-F1 B − A": bs["diff"], "CI low": bs["lo"], "CI high": bs["hi"]})
-    return pd.DataFrame(rows)
-
-
-def describe_pair(row: pd.Series | dict, alpha: float = 0.05) -> str:
-    """One row of :func:`pairwise` in plain words."""
-    a, b, nb, nc = row["A"], row["B"], row["only A right"], row["only B right"]
-    p, d, lo, hi = row["McNemar p"], row["macro-F1 B − A"], row["CI low"], row["CI high"]
-    text = (f"The models {a} and {b} disagree on {nb + nc} test titles: {a} alone is right on {nb}, "
-            f"{b} alone on {nc}. ")
-    if p < alpha:
-        text += (f"A split this uneven would be unlikely if the two were equally accurate "
-                 f"(McNemar's exact p = {p:.3g}). ")
-    else:
-        text += (f"A split like this could easily happen if the two were equally accurate "
-                 f"(McNemar's exact p = {p:.3g}). ")
-    text += f"The macro-F1 of {b} is {d:+.3f} against {a} (paired bootstrap 95% CI {lo:+.3f} to {hi:+.3f}); "
-    if lo > 0:
-        text += f"the interval lies above zero, so {b} is better on this measure."
-    elif hi < 0:
-        text += f"the interval lies below zero, so {a} is better on this measure."
-    else:
-        text += "the interval includes zero, so this test set cannot tell which is better."
-    return text
-
-
 # --- Tables ----------------------------------------------------------------------------------
 
 
@@ -361,7 +294,7 @@ def error_profile(frame: pd.DataFrame, name: str, flags: pd.DataFrame | None = N
 
 def train_seconds(name: str) -> float | None:
     """Training time recorded in a model's metrics (``extra.train_seconds``), if any."""
-    extra = load_metrics(name).get("extra") or {}
+    extra = (load_metrics(name) or {}).get("extra") or {}
     value = extra.get("train_seconds")
     return float(value) if value is not None else None
 
