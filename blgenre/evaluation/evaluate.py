@@ -234,6 +234,14 @@ def language_table(names: Sequence[str], min_group: int = MIN_GROUP,
     return out.sort_values("n", ascending=False, kind="stable")
 
 
+def language_sentence(table: pd.DataFrame, name: str, other: str) -> str:
+    """The languages large enough to judge in a :func:`language_table`, as one phrase."""
+    large = table[~table["too small"]].dropna(subset=[f"{name} macro-F1"])
+    return "; ".join(f"{lang} {row[f'{name} macro-F1']:.3f} ({other} "
+                     f"{row[f'{other} macro-F1']:.3f}, n = {int(row['n'])})"
+                     for lang, row in large.iterrows()) or f"no language has {MIN_GROUP} test books"
+
+
 def _versus_sentence(r: dict) -> str:
     a, b = r["a"], r["b"]
     scores = (f"({r['a_f1']:.3f} against {r['b_f1']:.3f}; paired bootstrap 95% interval of the "
