@@ -226,7 +226,7 @@ def test_space_folder(tiny_model, tmp_path):
     reqs = (folder / "requirements.txt").read_text().split()
     assert f"scikit-learn=={version('scikit-learn')}" in reqs
     assert (folder / "artifacts" / "models" / "baseline" / "model.json").is_file()
-    assert (folder / "blgenre" / "app.py").is_file()
+    assert (folder / "blgenre" / "sharing" / "app.py").is_file()
     compile((folder / "app.py").read_text(), "app.py", "exec")
     assert hosted_space_url() == ""  # offline default: nothing embedded
     assert '<gradio-app src="https://a.hf.space">' in space_embed_html("https://a.hf.space")

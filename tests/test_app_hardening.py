@@ -321,8 +321,12 @@ def test_cli_app_one_line_errors(tmp_path, capsys, saved_baseline):
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["app", "--port", str(port), "--models", str(saved_baseline.parent)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: cannot start the app on 127.0.0.1:") and "--port" in err[-1]
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: port {port} on 127.0.0.1 is in use (is the app already running?); "
+                   "choose another --port, or stop the program that uses it")
+    assert main(["app", "--host", "no-such-host.invalid", "--models",
+                 str(saved_baseline.parent)]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: --host no-such-host.invalid: not")
     with pytest.raises(SystemExit) as info:
         main(["app", "--port", "70000"])
     assert info.value.code == 2

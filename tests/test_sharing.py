@@ -223,3 +223,15 @@ def test_cards_shown_within_a_page_lose_no_text_and_no_title_level():
     shown = cards.within_page(text)
     assert shown.splitlines() == ["### Card", "", "Intro", "", "#### Uses", "", "```python",
                                   "# a comment, not a heading", "```", "###### Deep"]
+
+
+def test_extra_hub_files_come_from_the_registry():
+    """fastai's Hub integration wants a pyproject.toml; the kind says so, not an if-branch."""
+    from blgenre.models import registry
+
+    meta = {"versions": {"fastai": "2.8.12", "torch": "2.13.0+cpu"}, "python": "3.11.9"}
+    files = registry.get("fastai").extra_hub_files(meta)
+    assert list(files) == ["pyproject.toml"]
+    assert '"fastai=2.8.12"' in files["pyproject.toml"] and '"torch=2.13.0"' in files["pyproject.toml"]
+    assert registry.get("baseline").extra_hub_files(meta) == {}
+    assert registry.get("transformer").extra_hub_files(meta) == {}

@@ -21,10 +21,12 @@ link: launching it opens no connection beyond this machine.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shlex
+import socket
 import threading
 import time
 import unicodedata
@@ -250,6 +252,26 @@ def build_app(models_root: str | Path | None = None, examples: list[str] | None 
     return demo
 
 
+def check_address(host: str, port: int | None) -> None:
+    """:class:`AppError` in one line unless ``host:port`` can be bound on this machine."""
+    try:
+        infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise AppError(f"--host {host}: not a name or address of this machine; the default "
+                       f"{DEFAULT_HOST} serves this machine only") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AppError(f"port {port} on {host} is in use (is the app already running?); "
+                               "choose another --port, or stop the program that uses it") from None
+            raise AppError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); check "
+                           "--host and --port") from None
+
+
 def launch(demo, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PORT, block: bool = True,
            **kwargs) -> str:
     """Start ``demo`` on ``host:port`` (loopback by default); returns its local URL.
@@ -261,6 +283,8 @@ def launch(demo, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PORT, bloc
     _no_analytics()
     if kwargs.pop("share", False):
         raise AppError("the app does not make public share links; host it on a Space instead")
+    if port:
+        check_address(host, port)
     try:
         _, url, _ = demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block,
                                 inline=False, quiet=True, show_error=False, share=False,

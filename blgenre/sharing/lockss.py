@@ -8,9 +8,9 @@ and every bag with the sha256 of its BagIt manifest) and ``copy.json`` in each c
 :func:`verify` reports, per bag, every problem it finds: a copy that is missing or renamed, a bag
 missing from a copy, a folder that lost its ``bagit.txt``, a bag whose manifest differs from the
 recorded one (so from the other copies), and any file that is missing, altered or not in its
-bag's manifest. A lost copy is the first thing it notices; a lost ``lockss.json`` is rebuilt from
-the copies' own ``copy.json`` (the same content, so any one copy knows the whole layout). :func:`repair_copies` restores all of
-that from a copy that verifies; :func:`repair` restores the files of one bag.
+bag's manifest. A lost copy is the first thing it notices. :func:`repair_copies` restores all of
+that from a copy that verifies (and a lost ``lockss.json`` from the copies' own ``copy.json``,
+which holds the same content); :func:`repair` restores the files of one bag.
 """
 
 from __future__ import annotations
