@@ -2,6 +2,8 @@
 
 One app runs (on loopback) for the whole module. It is called with gradio_client, with the curl
 and JavaScript snippets the book documents, from headless Chromium, and by 20 concurrent clients.
+The load test with the book's three real models and the hardening tests (concurrency, errors,
+no outbound connections, starting offline) are in ``test_app_hardening.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from conftest import make_rows
 
 from blgenre import data
 from blgenre.data.text import MAX_TITLE_CHARS
-from blgenre.models import baseline
+from blgenre.models.baseline import BaselineModel
 from blgenre.sharing.app import api_examples, build_app, launch, load_available, parse_sse
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning",
@@ -33,10 +35,10 @@ FICTION_TITLE, NONFICTION_TITLE = "Poems of love and the sea", "Report on the ra
 def app_url(tmp_path_factory, measure):
     """The app on a free loopback port, serving a baseline trained on made-up rows."""
     root = tmp_path_factory.mktemp("app") / "artifacts"
+    books, _ = data.clean(make_rows())
+    model = BaselineModel.train_on_split(books.iloc[:90], books.iloc[90:])
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BLGENRE_ARTIFACTS", str(root))
-        books, _ = data.clean(make_rows())
-        model, _ = baseline.train_baseline(books.iloc[:90], books.iloc[90:])
         model.save(root / "models" / "baseline")
         (root / "models" / "fastai").mkdir()  # being trained: no model.json yet
         start = time.perf_counter()
@@ -196,7 +198,7 @@ def test_load_20_clients_25_requests_each(app_url, measure):
 @pytest.fixture
 def tiny_model(tmp_artifacts):
     books, _ = data.clean(make_rows())
-    model, _ = baseline.train_baseline(books.iloc[:90], books.iloc[90:])
+    model = BaselineModel.train_on_split(books.iloc[:90], books.iloc[90:])
     return model.save(tmp_artifacts / "models" / "baseline")
 
 
@@ -224,7 +226,7 @@ def test_space_folder(tiny_model, tmp_path):
     reqs = (folder / "requirements.txt").read_text().split()
     assert f"scikit-learn=={version('scikit-learn')}" in reqs
     assert (folder / "artifacts" / "models" / "baseline" / "model.json").is_file()
-    assert (folder / "blgenre" / "app.py").is_file()
+    assert (folder / "blgenre" / "sharing" / "app.py").is_file()
     compile((folder / "app.py").read_text(), "app.py", "exec")
     assert hosted_space_url() == ""  # offline default: nothing embedded
     assert '<gradio-app src="https://a.hf.space">' in space_embed_html("https://a.hf.space")
@@ -236,25 +238,3 @@ def test_cli_app_defaults_to_loopback():
     args = build_parser().parse_args(["app"])
     assert (args.host, args.port) == ("127.0.0.1", 7860)
     assert build_parser().parse_args(["app", "--port", "8001"]).port == 8001
-
-
-@pytest.mark.book
-def test_book_models_side_by_side(built_book, measure, monkeypatch):
-    """The real models the book trained: all three answer, through the API, for one title."""
-    from gradio_client import Client
-
-    monkeypatch.delenv("BLGENRE_ARTIFACTS", raising=False)  # the module's app points it elsewhere
-    start = time.perf_counter()
-    demo = build_app(examples=EXAMPLES)  # reads artifacts/models/ of the book build
-    url = launch(demo, port=None, block=False)
-    measure(f"app with the book's three models started in {time.perf_counter() - start:.1f} s")
-    try:
-        client = Client(url, verbose=False)
-        result = client.predict("The mystery of the moor. A novel", api_name="/classify")
-        assert set(result) == {"baseline", "fastai", "transformer"}
-        for r in result.values():
-            assert r["label"] in {"Fiction", "Non-fiction"}
-            assert abs(r["prob_fiction"] + r["prob_non_fiction"] - 1) < 1e-5
-        assert sum(r["label"] == "Fiction" for r in result.values()) >= 2
-    finally:
-        demo.close()

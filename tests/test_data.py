@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -79,6 +83,7 @@ def test_missing_file(tmp_path):
 
 
 def test_env_folder(monkeypatch, tmp_path, csv_file):
+    monkeypatch.setenv("BLGENRE_ALLOW_UNKNOWN_DATA", "1")  # made-up rows under the BL file name
     monkeypatch.setenv("BLGENRE_DATA", str(csv_file.parent))
     assert data.locate() == csv_file
     monkeypatch.setenv("BLGENRE_DATA", str(tmp_path / "missing"))
@@ -92,6 +97,7 @@ def test_env_folder(monkeypatch, tmp_path, csv_file):
 
 
 def test_cache_folder_used(monkeypatch, tmp_path, csv_file):
+    monkeypatch.setenv("BLGENRE_ALLOW_UNKNOWN_DATA", "1")
     monkeypatch.delenv("BLGENRE_DATA", raising=False)
     monkeypatch.setenv("BLGENRE_CACHE", str(csv_file.parent))
     assert data.locate() == csv_file
@@ -123,3 +129,64 @@ def test_real_data(real_data):
     assert set(books["label"]) == {"Fiction", "Non-fiction"}
     assert books["year"].between(1500, 2030).all()
     assert books["title"].str.len().gt(0).all()
+    assert report.source_check["status"] == "known"
+    assert report.source_check["sha256"] == data.loading.KNOWN_SHA256["train_valid.csv"]
+
+
+def test_every_shared_file_has_its_known_hash(real_data):
+    """The registry agrees with the files the book's CI reads (all four BL files)."""
+    for name in data.loading.KNOWN_SHA256:
+        if (real_data / name).is_file():
+            assert data.loading.file_check(real_data / name)["status"] == "known", name
+
+
+@pytest.fixture
+def truncated(real_data, tmp_path, monkeypatch):
+    """The real train_valid.csv cut at 40% (still a readable CSV) in a folder of its own."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    raw = (real_data / "train_valid.csv").read_bytes()
+    cut = raw[: int(len(raw) * 0.4)]
+    (folder / "train_valid.csv").write_bytes(cut[: cut.rindex(b"\n") + 1])
+    monkeypatch.setenv("BLGENRE_DATA", str(folder))
+    monkeypatch.delenv("BLGENRE_ALLOW_UNKNOWN_DATA", raising=False)
+    return folder
+
+
+def test_truncated_data_is_refused(truncated):
+    with pytest.raises(DataError, match="not the known sha256") as info:
+        data.load_books()
+    message = str(info.value)
+    assert "\n" not in message and "BLGENRE_ALLOW_UNKNOWN_DATA=1" in message
+    assert "--allow-unknown-data" in message and "doi.org" in message
+
+
+def test_split_cli_refuses_truncated_data_in_one_line(truncated, tmp_artifacts):
+    env = {**os.environ, "BLGENRE_DATA": str(truncated), "BLGENRE_ARTIFACTS": str(tmp_artifacts)}
+    proc = subprocess.run([sys.executable, "-m", "blgenre", "split"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "sha256" in lines[0]
+    assert not (tmp_artifacts / "split.csv").exists()
+
+
+def test_split_cli_escape_hatch_records_the_unknown_file(truncated, tmp_artifacts, capsys,
+                                                         monkeypatch):
+    from blgenre.__main__ import main
+
+    monkeypatch.setenv("BLGENRE_ALLOW_UNKNOWN_DATA", "0")  # the flag sets it; undone after
+    assert main(["split", "--allow-unknown-data"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: train_valid.csv is not the file this book was written with")
+    info = json.loads((tmp_artifacts / "split.json").read_text())
+    check = info["load_report"]["source_check"]
+    assert check["status"] == "unknown" and check["sha256"] == info["source_sha256"]
+    assert check["known_sha256"] == data.loading.KNOWN_SHA256["train_valid.csv"]
+    assert info["load_report"]["books"] < 1000  # about 40% of the books: what the book will show
+
+
+def test_explicit_path_is_recorded_not_refused(csv_file, monkeypatch):
+    monkeypatch.delenv("BLGENRE_ALLOW_UNKNOWN_DATA", raising=False)
+    _, report = data.load_books(csv_file)  # a path chosen by the reader is read as given
+    assert report.source_check["status"] == "unknown"

@@ -7,8 +7,14 @@ The data set is *19th Century Books - metadata with additional crowdsourced anno
 2. the local cache folder (``BLGENRE_CACHE``, else the user cache folder ``blgenre``);
 3. the British Library research repository, downloaded once through :mod:`pooch` into (2).
 
-Every problem with a file (missing, empty, not UTF-8, not a CSV, missing columns) is raised as a
-:class:`~blgenre.errors.DataError` that names the file and the problem.
+A file found by name in (1) or (2) must have the sha256 the book knows for it
+(:data:`KNOWN_SHA256`, like :mod:`pooch`'s ``known_hash``): a truncated or altered copy is
+refused before it is read. A reader with a newer export sets ``BLGENRE_ALLOW_UNKNOWN_DATA=1`` (or
+passes ``--allow-unknown-data`` to ``python -m blgenre split``); the load report then records
+that the file was unknown, and its sha256, so the book can show the difference.
+
+Every problem with a file (missing, empty, not UTF-8, not a CSV, missing columns, an unknown
+sha256) is raised as a :class:`~blgenre.errors.DataError` that names the file and the problem.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from blgenre.errors import DataError, DataUnavailableError
+from blgenre.integrity import sha256_file
 
 #: The full catalogue with annotations (55,343 rows) in the British Library research repository.
 BL_URL = "https://bl.iro.bl.uk/downloads/36c7cd20-c8a7-4495-acbe-469b9132c6b1?locale=en"
@@ -43,6 +50,17 @@ REQUIRED_COLUMNS = (
 #: Columns the crowdsourcing chapter needs from the Zooniverse export.
 ANNOTATION_COLUMNS = ("classification_id", "user_name", "subject_ids", "genre", "BL record ID", "title")
 
+#: sha256 of the British Library files this book was written with (the BL repository publishes
+#: none). The full download (:data:`FULL_FILE`) is not listed: its hash is recorded, not checked.
+KNOWN_SHA256 = {
+    ANNOTATED_FILE: "dcea95fa10969ddd38433646cd088cff4556b7929149f3324a127f26c1efddcf",
+    ANNOTATIONS_FILE: "727ad08b6a9c95c4c791fefa8229caf85f9f8b10d597d5762a0653b41453c54b",
+    "bl_flickr_books.csv": "866df77eeb979eb07360ca64338116ed653f384581068e9422ae5e57cb3596f0",
+    "bl_marc_sample.xml.gz": "23d2c93fdf7d124f08d63844b1fb59e5595f4268f4dbb56297a89cbd68429291",
+}
+#: Set to 1 to accept a data file whose sha256 is not in :data:`KNOWN_SHA256`.
+ALLOW_UNKNOWN_ENV = "BLGENRE_ALLOW_UNKNOWN_DATA"
+
 LABELS = ("Fiction", "Non-fiction")
 HOW_TO_PROVIDE = (
     "Download the CSV from the British Library research repository "
@@ -61,8 +79,54 @@ def cache_dir() -> Path:
     return Path(pooch.os_cache("blgenre"))
 
 
+def allow_unknown() -> bool:
+    """Whether the reader accepts data files with an unknown sha256 (:data:`ALLOW_UNKNOWN_ENV`)."""
+    return os.environ.get(ALLOW_UNKNOWN_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+_CHECKED: dict[tuple, dict] = {}
+
+
+def file_check(path: str | Path) -> dict:
+    """How ``path`` compares with the sha256 the book knows for its name.
+
+    ``status`` is ``known`` (it matches), ``unknown`` (the name is known, the content is not) or
+    ``unregistered`` (the book knows no hash for this name); ``sha256`` is the file's own.
+    """
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _CHECKED:
+        digest, known = sha256_file(path), KNOWN_SHA256.get(path.name)
+        status = "unregistered" if known is None else ("known" if digest == known else "unknown")
+        check = {"file": path.name, "status": status, "sha256": digest, "known_sha256": known,
+                 "bytes": stat.st_size}
+        if status == "unknown":
+            check["note"] = (f"{path.name} is not the file this book was written with (sha256 "
+                             f"{digest[:12]}..., the book's is {known[:12]}...; {stat.st_size:,} "
+                             "bytes): every number that follows comes from this file")
+        _CHECKED[key] = check
+    return dict(_CHECKED[key])
+
+
+def checked_file(path: Path) -> Path:
+    """``path`` if its sha256 is the known one (or unknown ones are allowed), else a DataError."""
+    check = file_check(path)
+    if check["status"] == "unknown" and not allow_unknown():
+        raise DataError(
+            f"{path}: sha256 {check['sha256'][:12]}... is not the known sha256 of the British "
+            f"Library's {path.name} ({check['known_sha256'][:12]}...), so the file may be "
+            f"truncated or altered. Fetch it again (https://doi.org/{BL_DOI}); if it is a newer "
+            f"export you trust, set {ALLOW_UNKNOWN_ENV}=1 or pass --allow-unknown-data to "
+            "python -m blgenre split.")
+    return path
+
+
 def locate(filename: str = ANNOTATED_FILE, download: bool = True) -> Path:
-    """Find a data file: ``BLGENRE_DATA``, then the cache, then (main data only) the download."""
+    """Find a data file: ``BLGENRE_DATA``, then the cache, then (main data only) the download.
+
+    A file found by name is checked against :data:`KNOWN_SHA256` (see :func:`checked_file`).
+    """
     env = os.environ.get("BLGENRE_DATA")
     candidates = [filename] if filename != ANNOTATED_FILE else [ANNOTATED_FILE, FULL_FILE]
     if env:
@@ -71,12 +135,12 @@ def locate(filename: str = ANNOTATED_FILE, download: bool = True) -> Path:
             raise DataError(f"BLGENRE_DATA={env}: no such folder")
         for name in candidates:
             if (folder / name).is_file():
-                return folder / name
+                return checked_file(folder / name)
         raise DataError(f"BLGENRE_DATA={env}: the folder has no {' or '.join(candidates)}")
     cache = cache_dir()
     for name in candidates:
         if (cache / name).is_file():
-            return cache / name
+            return checked_file(cache / name)
     if filename == ANNOTATED_FILE and download:
         return _download(cache)
     raise DataUnavailableError(
@@ -149,6 +213,8 @@ class LoadReport:
     duplicate_rows: int = 0
     conflicting_records: int = 0
     books: int = 0
+    #: the data file against the known sha256 (:func:`file_check`; empty for made-up rows)
+    source_check: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -254,7 +320,9 @@ def load_raw(path: str | Path | None = None) -> tuple[pd.DataFrame, Path]:
 def load_books(path: str | Path | None = None) -> tuple[pd.DataFrame, LoadReport]:
     """Locate, validate and clean the data: one row per annotated book."""
     raw, path = load_raw(path)
-    return clean(raw, source=str(path))
+    books, report = clean(raw, source=str(path))
+    report.source_check = file_check(path)
+    return books, report
 
 
 def load_annotations(path: str | Path | None = None) -> pd.DataFrame:

@@ -223,28 +223,18 @@ class Ensured:
         return f"{self.name}: reused from artifacts/models/{self.name}, because {self.reason}"
 
 
-def example_titles(frame, n: int = 6, seed: int = 0) -> list[str]:
-    """A few real, short titles of ``frame`` (a split part), half fiction, half non-fiction.
-
-    Saved in ``model.json`` as ``examples``, so that the app can offer them without the data.
-    """
-    frame = frame[frame["title"].str.len().between(15, 90)]
-    per_label = [g.sample(min(len(g), n // 2), random_state=seed)["title"].tolist()
-                 for _, g in frame.groupby("label")]
-    return [t for pair in zip(*per_label, strict=False) for t in pair][:n]
-
-
 def train_and_save(name: str, folder: str | Path | None = None) -> tuple[Classifier, dict]:
     """Train kind ``name`` on the split, save it with this run's stamp, score it once on test."""
     from blgenre.data import split
     from blgenre.evaluation.evaluate import evaluate
     from blgenre.paths import model_dir
+    from blgenre.sharing.examples import pick_titles
 
     folder = Path(folder) if folder else model_dir(name)
     cls = registry.get(name).model_class()
     train, valid, test = split.part("train"), split.part("valid"), split.part("test")
     model = cls.train_on_split(train, valid)
-    model.save(folder, stamp=run_stamp(name), examples=example_titles(test))
+    model.save(folder, stamp=run_stamp(name), examples=pick_titles(test))
     start = time.perf_counter()
     prob = model.predict_proba(test["title"].tolist())[:, 0]
     seconds = time.perf_counter() - start

@@ -35,10 +35,20 @@ class Kind:
     pickled: bool  #: whether loading the main file unpickles (runs) code
     space_requirements: tuple[str, ...]  #: what a Space needs beside the ``blgenre`` package
     usage: str  #: Python that loads ``folder`` (a ``pathlib.Path``) and prints ``titles``' labels
+    #: ``"module:function"`` returning extra files ``{name: text}`` for the kind's Hub folder,
+    #: given its ``model.json`` (fastai's Hub integration expects a ``pyproject.toml``)
+    hub_files: str = ""
 
     def model_class(self):
         """The kind's class (imported on first use: torch is not loaded for the baseline)."""
         return getattr(importlib.import_module(self.module), self.class_name)
+
+    def extra_hub_files(self, meta: dict) -> dict[str, str]:
+        """Files beside the model that the Hub's integration for this library expects."""
+        if not self.hub_files:
+            return {}
+        module, function = self.hub_files.split(":")
+        return getattr(importlib.import_module(module), function)(meta)
 
     def missing_message(self, folder) -> str:
         """What to tell a reader whose model folder does not exist yet."""
@@ -102,6 +112,7 @@ register(Kind(
     main_file="model.pkl",
     pickled=True,
     space_requirements=("torch", "fastai"),
+    hub_files="blgenre.sharing.hub:fastai_hub_files",
     usage=("from fastai.learner import load_learner  # or huggingface_hub.from_pretrained_fastai\n"
            "learn = load_learner(folder / \"model.pkl\", cpu=True)\n"
            "for title in titles:\n"

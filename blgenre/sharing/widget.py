@@ -2,14 +2,14 @@
 
 ``prediction_widget()`` returns a Text box, a button and an output area; pressing the button
 shows every available model's prediction. It uses the same checks and models as the demo app
-(:mod:`blgenre.sharing.app`) but needs no web server.
+(:mod:`blgenre.sharing.app`), one caller at a time per model, but needs no web server.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from blgenre.errors import InputError
+from blgenre.errors import BLGenreError
 from blgenre.sharing.app import load_available, predict_all, script_note
 
 
@@ -36,7 +36,7 @@ def prediction_widget(models_root: str | Path | None = None, value: str = ""):
         with out:
             try:
                 result = predict_all(models, text.value)
-            except InputError as exc:
+            except BLGenreError as exc:  # an empty title, or a model that failed: one line
                 print(exc)
                 return
             display(result_table(result))
