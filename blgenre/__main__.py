@@ -19,6 +19,7 @@ import sys
 import time
 
 from blgenre.errors import BLGenreError
+from blgenre.seed import SEED
 
 FORMATS = ("auto", "marc", "csv", "tsv", "text")
 
@@ -209,12 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--id-column", default=None,
                    help="record ids: rows sharing one stay in the same part of the split")
     t.add_argument("--out", required=True, help="model folder to write, e.g. my-model/")
-    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--seed", type=int, default=SEED)
     t.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     t.set_defaults(func=_train)
 
     s = sub.add_parser("split", help="create the train / validation / test split")
-    s.add_argument("--seed", type=_seed, default=42)
+    s.add_argument("--seed", type=_seed, default=SEED)
     s.add_argument("--allow-unknown-data", action="store_true",
                    help="accept a data file whose sha256 the book does not know (a newer "
                         "export); split.json records that it was unknown")

@@ -25,6 +25,7 @@ import pandas as pd
 
 from blgenre import data
 from blgenre.paths import artifacts_dir
+from blgenre.seed import SEED
 
 #: Answer columns a volunteer typed or chose; identical values across rows of one record in all
 #: of them (free text included) mean the rows are copies of one answer set.
@@ -109,7 +110,7 @@ def _leak_counts(train_keys: pd.Series, test_keys: pd.Series) -> tuple[int, int]
 
 
 def leakage_table(raw: pd.DataFrame, split: pd.DataFrame, test_fraction: float = 0.15,
-                  seed: int = 42) -> pd.DataFrame:
+                  seed: int = SEED) -> pd.DataFrame:
     """How many test items also occur in training, for three ways of splitting.
 
     * *random rows*: shuffle the catalogue rows and hold out ``test_fraction`` of them;

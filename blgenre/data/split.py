@@ -18,8 +18,8 @@ from sklearn.model_selection import StratifiedGroupKFold
 from blgenre import data
 from blgenre.integrity import sha256_file
 from blgenre.paths import artifacts_dir
+from blgenre.seed import SEED
 
-SEED = 42
 #: Fraction of books in validation and in test: 3 and 3 of 20 stratified group folds.
 N_FOLDS, VALID_FOLDS, TEST_FOLDS = 20, (0, 1, 2), (3, 4, 5)
 SPLITS = ("train", "valid", "test")

@@ -29,6 +29,7 @@ from blgenre.errors import DataError, InputError
 from blgenre.integrity import sha256_file
 from blgenre.models import registry
 from blgenre.models.lifecycle import META_FILE, label_set, read_meta
+from blgenre.seed import SEED
 
 #: Fewest examples of a label: with a 70/15/15 split, fewer leaves validation or test without any.
 MIN_PER_LABEL = 10
@@ -68,7 +69,7 @@ def read_labelled(path: str | Path, text_column: str = "title", label_column: st
     return books, report
 
 
-def split_own(books: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
+def split_own(books: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
     """The book's grouped, stratified, seeded split (:func:`blgenre.data.split.make_split`)."""
     import warnings
 
@@ -136,7 +137,7 @@ def _check_out(out: Path, labels_path: Path, overwrite: bool) -> None:
 
 
 def train_own(kind: str, labels_csv: str | Path, out: str | Path, text_column: str = "title",
-              label_column: str = "genre", id_column: str | None = None, seed: int = 42,
+              label_column: str = "genre", id_column: str | None = None, seed: int = SEED,
               overwrite: bool = False) -> OwnResult:
     """Train kind ``kind`` on a labels CSV; write the model folder ``out``; return the result."""
     labels_csv, out = Path(labels_csv), Path(out)

@@ -25,6 +25,7 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
 from blgenre import __version__
+from blgenre.book.config import repository_url
 from blgenre.data import BL_DOI, LABELS
 from blgenre.errors import ModelError
 from blgenre.evaluation.evaluate import (
@@ -41,7 +42,6 @@ LICENSE = "cc0-1.0"
 DATASET_ID = "TheBritishLibrary/blbooksgenre"
 DATASET_CONFIG = "annotated_raw"
 DATASET_NAME = "British Library 19th-century books, crowdsourced genre (annotated titles)"
-BOOK_URL = "https://github.com/blgenre-book/blgenre"
 BOOK_TITLE = "Genre classification of 19th-century British Library books"
 #: ISO 639-1 codes (ISO 639-3 where there is no two-letter code) of the catalogue's languages.
 ISO_639 = {
@@ -246,7 +246,7 @@ def card_context(name: str, meta: dict, metrics: dict, repo_id: str | None = Non
         "usage": usage_snippet(kind.name, repo_id),
         "safe_kinds": [k for k in registry.KINDS.values() if not k.pickled],
         "min_group": MIN_GROUP, "threshold": FICTION_THRESHOLD, "labels": list(LABELS),
-        "version": __version__, "book_title": BOOK_TITLE, "book_url": BOOK_URL, "doi": BL_DOI,
+        "version": __version__, "book_title": BOOK_TITLE, "book_url": repository_url(), "doi": BL_DOI,
     }
 
 

@@ -13,13 +13,14 @@ import zipfile
 from pathlib import Path
 
 from blgenre import __version__
+from blgenre.book.config import repository_url
 from blgenre.data import BL_DOI
 from blgenre.errors import ModelError
 from blgenre.integrity import sha256_file
 from blgenre.models import registry
 from blgenre.paths import PROJECT_ROOT, artifacts_dir
-from blgenre.sharing.cards import BOOK_TITLE, BOOK_URL
-from blgenre.sharing.hub import HASH_LIMITS, hub_folder
+from blgenre.sharing.cards import BOOK_TITLE
+from blgenre.sharing.hub import hub_folder
 
 KEYWORDS = ["British Library", "genre classification", "19th-century books", "GLAM",
             "digitised collections", "crowdsourcing", "machine learning", "model card"]
@@ -36,7 +37,7 @@ version: "{__version__}"
 authors:
   - name: "The blgenre book contributors"
 license: CC0-1.0
-repository-code: "{BOOK_URL}"
+repository-code: "{repository_url()}"
 keywords:
 {''.join(f'  - "{k}"' + chr(10) for k in KEYWORDS)}references:
   - type: data
@@ -70,37 +71,23 @@ def zenodo_metadata(models: list[str]) -> dict:
         "description": ("Genre classifiers (Fiction / Non-fiction) for titles of 19th-century "
                         "books digitised by the British Library, with model cards, usage "
                         "instructions and sha256 checksums. Trained and documented in an open, "
-                        f"executable book ({BOOK_URL})."),
+                        f"executable book ({repository_url()})."),
         "keywords": KEYWORDS,
         "access_right": "open",
         "related_identifiers": [
             {"identifier": BL_DOI, "relation": "isDerivedFrom", "scheme": "doi",
              "resource_type": "dataset"},
-            {"identifier": BOOK_URL, "relation": "isSupplementTo", "scheme": "url",
+            {"identifier": repository_url(), "relation": "isSupplementTo", "scheme": "url",
              "resource_type": "publication-book"},
         ],
     }
 
 
-USAGE = """# Using these models
+def usage_text(names) -> str:
+    """``USAGE.md`` of a deposit packaging the models ``names`` (template ``deposit_usage.md.j2``)."""
+    from blgenre.sharing.templating import deposit_usage
 
-Each folder in this archive is one model, laid out like a Hugging Face Hub repository:
-
-- `README.md`: the model card (intended uses, test results by language and decade, caveats)
-  with a usage snippet; run the snippet with the model's folder as working directory.
-- `model.json`: how the model was trained, software versions and the sha256 of each file.
-  Check the sha256 before loading a pickled model (`.pkl`): loading a pickle runs code.
-  {hash_limits}
-- `SHA256SUMS`: checksums of every file; verify with `sha256sum -c SHA256SUMS` inside the folder.
-
-Data: British Library, 19th Century Books - metadata with additional crowdsourced annotations,
-https://doi.org/{doi} (CC0). Book and code: {url}
-"""
-
-
-def usage_text() -> str:
-    """``USAGE.md`` of the deposit."""
-    return USAGE.format(doi=BL_DOI, url=BOOK_URL, hash_limits=HASH_LIMITS)
+    return deposit_usage(names)
 
 
 def deposit(names=None, out: str | Path | None = None) -> dict:
@@ -122,8 +109,9 @@ def deposit(names=None, out: str | Path | None = None) -> dict:
                 continue
         packaged.append((name, folder))
     archive = out / f"blgenre-models-{__version__}.zip"
+    usage = usage_text([n for n, _ in packaged])
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("USAGE.md", usage_text())
+        zf.writestr("USAGE.md", usage)
         zf.writestr("CITATION.cff", citation_cff())
         for name, folder in packaged:
             sums = []
@@ -136,7 +124,7 @@ def deposit(names=None, out: str | Path | None = None) -> dict:
                                                  indent=2))
     (out / "CITATION.cff").write_text(citation_cff())
     validate_citation(out / "CITATION.cff")
-    (out / "USAGE.md").write_text(usage_text())
+    (out / "USAGE.md").write_text(usage)
     return {"folder": out, "archive": archive, "packaged": [n for n, _ in packaged],
             "skipped": skipped}
 

@@ -17,9 +17,9 @@ from blgenre.paths import artifacts_dir
 from blgenre.sharing.deposit import (  # noqa: F401
     CREATORS,
     KEYWORDS,
-    USAGE,
     citation_cff,
     deposit,
+    usage_text,
     validate_citation,
     write_root_citation,
     zenodo_metadata,

@@ -84,10 +84,10 @@ def template_names() -> list[str]:
 
 def deposit_usage(names: Sequence[str]) -> str:
     """``USAGE.md`` of the deposit that packages the models ``names`` (from ``deposit_usage.md.j2``)."""
+    from blgenre.book.config import repository_url
     from blgenre.data import BL_DOI
     from blgenre.models import registry
-    from blgenre.sharing.cards import BOOK_URL
 
     kinds = [registry.get(n) for n in names]
-    return render("deposit_usage.md.j2", kinds=kinds, doi=BL_DOI, book_url=BOOK_URL,
+    return render("deposit_usage.md.j2", kinds=kinds, doi=BL_DOI, book_url=repository_url(),
                   pickled=[k for k in kinds if k.pickled])
