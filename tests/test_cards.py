@@ -23,7 +23,7 @@ from blgenre.evaluation.evaluate import MODELS, evaluate, language_table, versus
 from blgenre.models import baseline, registry
 from blgenre.models.lifecycle import checked_meta, write_meta
 from blgenre.paths import PACKAGE_DIR, metrics_path, model_dir
-from blgenre.sharing import cards, space, templating
+from blgenre.sharing import app, cards, share, space, templating
 
 CONSTANT_FILE = "constant.json"
 
@@ -217,11 +217,20 @@ def test_a_fourth_kind_needs_no_code(run, fourth_kind, tmp_path):
     reqs = space.requirements(["baseline", "constant"])
     assert any(r.startswith("numpy==") for r in reqs) and any(r.startswith("skops==") for r in reqs)
     assert "`constant/`: the share of fiction" in templating.deposit_usage(["constant"])
+    # the app and the Hub folders
+    models, missing = app.load_available()
+    assert set(models) == {"baseline", "constant"} and set(missing) == {"fastai", "transformer"}
+    answer = app.predict_all(models, "A tale of two cities")["constant"]
+    assert answer["label"] == "Non-fiction" and answer["prob_fiction"] == pytest.approx(
+        fourth_kind["extra"].get("p_fiction", answer["prob_fiction"]))
+    hub = share.hub_folder("constant", out=tmp_path / "hub-constant")
+    assert (hub / CONSTANT_FILE).is_file() and (hub / "README.md").is_file()
 
 
 def test_no_per_kind_branch_in_these_modules():
     """The modules this task owns never compare against, or key a dict by, a kind's name."""
     for module in ("sharing/cards.py", "sharing/space.py", "sharing/templating.py",
+                   "sharing/app.py", "sharing/hub.py", "sharing/deposit.py", "sharing/lockss.py",
                    "evaluation/compare.py", "evaluation/evaluate.py", "evaluation/paired.py"):
         src = (PACKAGE_DIR / module).read_text()
         for name in registry.names():

@@ -37,7 +37,7 @@ import numpy as np
 
 from blgenre.data.text import MAX_TITLE_CHARS, clean_title
 from blgenre.errors import BLGenreError, InputError
-from blgenre.models import KINDS, META_FILE, load_model, read_meta
+from blgenre.models import META_FILE, load_model, read_meta, registry
 from blgenre.paths import artifacts_dir
 from blgenre.sharing.examples import example_titles  # noqa: F401 - part of the app's API
 
@@ -74,14 +74,14 @@ def load_available(models_root: str | Path | None = None,
                    names: tuple[str, ...] | None = None) -> tuple[dict, dict]:
     """``(models, missing)``: loaded models by name, and a message for each one that is not there.
 
-    Looks for every registered kind (:data:`blgenre.models.KINDS`) in ``models_root/<name>``. A
+    Looks for every kind the book shares (:func:`blgenre.models.registry.names`) in ``models_root/<name>``. A
     folder without a ``model.json`` (not trained yet, or still being written) counts as missing;
     a model that fails its integrity check or does not load is reported in one line, not loaded.
     """
     root = Path(models_root) if models_root else artifacts_dir("models", create=False)
     models, missing = {}, {}
-    for name in names or tuple(KINDS):
-        kind, folder = KINDS[name], root / name
+    for name in names or registry.names():
+        kind, folder = registry.get(name), root / name
         if not (folder / META_FILE).is_file():
             missing[name] = kind.missing_message(folder)
             continue
@@ -357,7 +357,7 @@ def parse_sse(text: str) -> tuple[str, object]:
 
 def no_model_message(root: Path) -> str:
     """What to tell a reader who starts the app before any model was trained."""
-    chapters = ", ".join(f"'{k.chapter_title}'" for k in KINDS.values())
+    chapters = ", ".join(f"'{registry.get(n).chapter_title}'" for n in registry.names())
     return (f"no trained model under {root}: build the book, or run one of the chapters "
             f"{chapters} first (or pass --models with the folder that holds them)")
 
@@ -372,7 +372,7 @@ def main(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     models, missing = load_available(root)
     if not models:
         raise AppError(no_model_message(root) if not any(
-            (root / n / META_FILE).is_file() for n in KINDS) else
+            (root / n / META_FILE).is_file() for n in registry.names()) else
             "no model could be loaded: " + " ".join(missing.values()))
     demo = build_app(root, models=models, missing=missing,
                      model_cards_url=os.environ.get("BLGENRE_MODEL_CARDS_URL"))
@@ -392,5 +392,5 @@ def main(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     return 0
 
 
-__all__ = ["KINDS", "AppError", "api_examples", "build_app", "check_title", "example_titles",
+__all__ = ["AppError", "api_examples", "build_app", "check_title", "example_titles",
            "launch", "load_available", "model_lock", "parse_sse", "predict_all", "script_note"]
