@@ -35,6 +35,8 @@ class Kind:
     pickled: bool  #: whether loading the main file unpickles (runs) code
     space_requirements: tuple[str, ...]  #: what a Space needs beside the ``blgenre`` package
     usage: str  #: Python that loads ``folder`` (a ``pathlib.Path``) and prints ``titles``' labels
+    #: how :mod:`blgenre.models.onnx_export` exports it: ``torch``, ``skl2onnx``, or "" (not)
+    onnx: str = ""
 
     def model_class(self):
         """The kind's class (imported on first use: torch is not loaded for the baseline)."""
@@ -78,6 +80,7 @@ register(Kind(
     library_name="sklearn",
     main_file="model.skops",
     pickled=False,
+    onnx="skl2onnx",
     space_requirements=("scikit-learn", "skops", "numpy", "pandas"),
     usage=("import skops.io as sio  # scikit-learn pipeline saved without pickle\n"
            "path = folder / \"model.skops\"\n"
@@ -115,6 +118,7 @@ register(Kind(
     library_name="transformers",
     main_file="model.safetensors",
     pickled=False,
+    onnx="torch",
     space_requirements=("torch", "transformers", "safetensors"),
     usage=("from transformers import pipeline  # weights are safetensors: no pickle\n"
            "classify = pipeline(\"text-classification\", model=str(folder.resolve()))\n"
