@@ -100,7 +100,8 @@ def saved_transformer(tmp_path_factory):
     test = pd.DataFrame({"title": rows["Title"].tolist() + TRICKY[:-1],
                          "label": rows["annotator_genre"].tolist() + ["Fiction"] * 7})
     test.loc[len(test)] = ["x " * 200, "Non-fiction"]  # truncated to 64 tokens
-    record = oe.export_onnx("transformer", folder, test=test)
+    valid = test.iloc[::2].reset_index(drop=True)  # made-up titles, like the test ones
+    record = oe.export_onnx("transformer", folder, test=test, valid=valid)
     return folder, record, test
 
 
@@ -112,6 +113,10 @@ def test_transformer_export_is_recorded_and_exact_in_fp32(saved_transformer):
     assert fp32["passed"]
     assert record["bytes"][ONNX_FILES["int8"]] < record["bytes"][ONNX_FILES["fp32"]] / 2
     assert int8["passed"] == (int8["label_agreement"] >= 0.995 and int8["macro_f1_loss"] <= 0.005)
+    assert record["quantisation"]["chosen"] in oe.QUANTISATIONS
+    assert set(record["quantisation"]["valid"]) == set(oe.QUANTISATIONS)
+    assert sorted(p.name for p in (folder / "onnx").iterdir()) == ["model.onnx",
+                                                                    "model_quantized.onnx"]
     assert oe.ensure_onnx("transformer", folder) == record  # current: reused, not exported again
 
 

@@ -20,6 +20,7 @@ features convert (``char_wb`` n-grams do not), the fastai model not at all (see
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -70,10 +71,9 @@ def is_current(meta: dict) -> bool:
 
 
 # --------------------------------------------------------------------------- transformer
-def export_transformer(model, folder: Path) -> list[str]:
+def export_transformer(model, folder: Path, valid) -> list[str]:
     """``onnx/model.onnx`` (float32) and ``onnx/model_quantized.onnx`` (int8) for ``model``."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     net = model.model.float().eval()
     enc = model.tokenizer(["A history of steam", "Poems"], padding=True, return_tensors="np")
@@ -101,8 +101,43 @@ def export_transformer(model, folder: Path) -> list[str]:
                           output_names=["logits"], dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False)
     net.eval()
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    model.meta["onnx_quantisation"] = choose_quantisation(fp32, int8, model, valid)
     return [ONNX_FILES["fp32"], ONNX_FILES["int8"]]
+
+
+#: int8 settings tried (``quantize_dynamic`` keyword arguments); the one that follows float32
+#: best on the validation split is kept.
+QUANTISATIONS = {"per-channel": {"per_channel": True}, "per-tensor": {"per_channel": False}}
+
+
+def choose_quantisation(fp32: Path, int8: Path, model, valid) -> dict:
+    """Quantise ``fp32`` to int8 in each of :data:`QUANTISATIONS`; keep at ``int8`` the one with
+    the highest label agreement with float32 on the validation split (then the smallest largest
+    probability change). The test split is not looked at here."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from blgenre.models.onnx_runtime import OnnxTransformer
+
+    titles = valid["title"].tolist()
+    make = functools.partial(OnnxTransformer, tokenizer=model.tokenizer, meta=model.meta,
+                             max_length=model.max_length, batch_size=model.batch_size)
+    reference = make(fp32).predict_proba(titles)[:, 0]
+    scores, best = {}, None
+    for name, options in QUANTISATIONS.items():
+        candidate = int8.with_name(f"{name}.onnx")
+        quantize_dynamic(str(fp32), str(candidate), weight_type=QuantType.QInt8, **options)
+        scores[name] = compare(reference, make(candidate).predict_proba(titles)[:, 0],
+                               valid["label"])
+        key = (scores[name]["label_agreement"], -scores[name]["max_prob_diff"])
+        if best is None or key > best[0]:
+            best = (key, name)
+    for name in QUANTISATIONS:
+        candidate = int8.with_name(f"{name}.onnx")
+        if name == best[1]:
+            candidate.replace(int8)
+        else:
+            candidate.unlink()
+    return {"chosen": best[1], "valid": scores}
 
 
 def check_transformer(model, folder: Path, test) -> dict:
@@ -135,7 +170,7 @@ def skl2onnx_obstacle(pipe) -> str | None:
 WORD_TOKENS = r"[\pL\pN_][\pL\pN_]+"
 
 
-def export_baseline(model, folder: Path) -> list[str]:
+def export_baseline(model, folder: Path, valid=None) -> list[str]:
     """``onnx/model.onnx`` for a word-n-gram baseline (raises ``ValueError`` for other features)."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import StringTensorType
@@ -227,10 +262,11 @@ def _write_record(folder: Path, record: dict) -> dict:
     return meta
 
 
-def export_onnx(kind_name: str, folder: str | Path | None = None, test=None) -> dict:
+def export_onnx(kind_name: str, folder: str | Path | None = None, test=None, valid=None) -> dict:
     """Export the saved ``kind_name`` model in ``folder``, check it on the test split, record it.
 
-    Returns the ``onnx`` record written to ``model.json``: ``exported`` (bool), and either
+    ``valid`` (default: the validation split) is where the int8 settings are chosen. Returns the
+    ``onnx`` record written to ``model.json``: ``exported`` (bool), and either
     ``reason`` or ``files`` (path -> sha256), ``source_sha256``, ``checks`` and ``seconds``.
     """
     from blgenre.data import split
@@ -248,9 +284,10 @@ def export_onnx(kind_name: str, folder: str | Path | None = None, test=None) -> 
     export, check = EXPORTERS[kind.onnx]
     model = kind.model_class().load(folder)
     test = split.part("test") if test is None else test
+    valid = split.part("valid") if valid is None else valid
     start = time.perf_counter()
     try:
-        files = export(model, folder)
+        files = export(model, folder, valid)
     except (ValueError, NotImplementedError) as exc:
         shutil.rmtree(folder / "onnx", ignore_errors=True)
         record = {"exported": False, "source_sha256": source, "reason": str(exc)}
@@ -259,7 +296,7 @@ def export_onnx(kind_name: str, folder: str | Path | None = None, test=None) -> 
     seconds = time.perf_counter() - start
     checks = check(model, folder, test)
     record = {"exported": True, "exporter": kind.onnx, "opset": OPSET,
-              "source_sha256": source,
+              "source_sha256": source, "quantisation": model.meta.pop("onnx_quantisation", None),
               "files": {name: sha256_file(folder / name) for name in files},
               "bytes": {name: (folder / name).stat().st_size for name in files},
               "checks": checks, "seconds": round(seconds, 2)}

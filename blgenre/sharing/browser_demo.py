@@ -76,7 +76,7 @@ def browser_tokenizer(src: Path) -> dict:
 
 
 def exported_models() -> list[tuple[str, Path, dict]]:
-    """Kinds whose saved model has a current ONNX export that passed its checks."""
+    """Kinds whose saved model has a current ONNX export: (name, folder, ``onnx`` record)."""
     out = []
     for name in registry.names():
         folder = model_dir(name)
@@ -94,10 +94,11 @@ def copy_models(dest: Path) -> list[dict]:
     """Copy each exported model's browser files into ``dest``; their manifest entries."""
     specs = []
     for name, folder, record in exported_models():
-        checks = record["checks"]
-        precision = "int8" if checks.get("int8", {}).get("passed") else "fp32"
-        if not checks.get(precision, {}).get("passed"):
-            continue
+        if not record["checks"]["fp32"]["passed"]:
+            continue  # the export does not compute what the model computes
+        # int8 where there is one, whatever its check said (the float32 transformer would make
+        # the page four times heavier); the chapter shows how often it changes a label
+        precision = "int8" if ONNX_FILES["int8"] in record["files"] else "fp32"
         target = dest / name
         target.mkdir(parents=True, exist_ok=True)
         onnx_name = Path(ONNX_FILES[precision]).name
@@ -229,3 +230,104 @@ def install_into_book(outdir: str | Path) -> Path | None:
     if one_file.is_file():
         shutil.copy2(one_file, dest / ONE_FILE_NAME)
     return dest
+
+
+# --------------------------------------------------------------------------- measuring
+MEASURE_JS = """async ({titles, name}) => {
+  const d = await window.blgenreDemo;
+  const t0 = performance.now();
+  for (const t of titles) await d.classify([t], [name]);
+  return (performance.now() - t0) / titles.length;
+}"""
+
+
+def measure_in_browser(site: str | Path, titles: list[str], one_file: str | Path | None = None,
+                       timeout_ms: int = 120_000) -> dict:
+    """Open the demo of ``site`` in headless Chromium, served on loopback with every other
+    request refused, and measure: seconds until ready (after navigation), milliseconds per title
+    for each model (one title at a time), page weight; the same readiness for ``one_file``
+    opened from disk. Run from a worker thread (Playwright's sync API and Jupyter's event loop
+    do not mix)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_measure, Path(site), titles, one_file, timeout_ms).result()
+
+
+def serve_folder(folder: Path):
+    """An HTTP server for ``folder`` on loopback, in a thread (call ``shutdown()`` when done)."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def open_offline(browser, url: str, timeout_ms: int = 120_000):
+    """A new page at ``url`` (requests beyond loopback and the page refused, and listed), once
+    the demo is ready; returns the page, the demo's ``readyMs`` and model names, the refusals."""
+    page = browser.new_page()
+    blocked = []
+
+    def route(r):
+        if r.request.url.startswith(("http://127.0.0.1", "file:", "blob:", "data:")):
+            return r.continue_()
+        blocked.append(r.request.url)
+        return r.abort()
+
+    page.route("**/*", route)
+    page.goto(url)
+    page.wait_for_function("document.getElementById('blgenre-demo').dataset.state !== 'loading'",
+                           timeout=timeout_ms)
+    if page.eval_on_selector("#blgenre-demo", "e => e.dataset.state") != "ready":
+        raise BLGenreError(f"{url}: the demo did not start: {page.inner_text('.blgenre-status')}")
+    info = page.evaluate("async () => { const d = await window.blgenreDemo;"
+                         " return {readyMs: d.readyMs, names: d.names}; }")
+    return page, info, blocked
+
+
+def _measure(site: Path, titles: list[str], one_file, timeout_ms: int) -> dict:
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    from blgenre.sharing.screenshot import CHROMIUM_ARGS, chromium_path
+
+    exe = chromium_path()
+    if exe is None:
+        raise BLGenreError("no chromium on PATH: install it (Debian: apt-get install chromium)")
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        root = Path(tmp)
+        (root / "chapters").mkdir()
+        (root / "_static").mkdir()
+        (root / BOOK_FOLDER).symlink_to(site.resolve(), target_is_directory=True)
+        (root / "chapters" / "demo.html").write_text(
+            "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
+            + widget_html(f"../{BOOK_FOLDER}/blgenre-demo.js") + "</body></html>")
+        server = serve_folder(root)
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            page, info, blocked = open_offline(
+                browser, f"http://127.0.0.1:{server.server_port}/chapters/demo.html", timeout_ms)
+            page.evaluate(MEASURE_JS, {"titles": titles[:3], "name": info["names"][0]})  # warm-up
+            result = {"ready_s": info["readyMs"] / 1000, "page_weight_mb": page_weight(site) / 1e6,
+                      "blocked_requests": blocked, "n_titles": len(titles),
+                      "ms_per_title": {name: page.evaluate(MEASURE_JS, {"titles": titles,
+                                                                        "name": name})
+                                       for name in info["names"]}}
+            if one_file:
+                _, one, blocked = open_offline(browser, Path(one_file).resolve().as_uri(), timeout_ms)
+                result.update(one_file_mb=Path(one_file).stat().st_size / 1e6,
+                              one_file_ready_s=one["readyMs"] / 1000)
+                result["blocked_requests"] += blocked
+        finally:
+            browser.close()
+            server.shutdown()
+    return result

@@ -130,11 +130,11 @@ export async function start(root, {ort, Tokenizer, load}) {
   const names = manifest.models.map((m) => m.name);
   const labelOf = Object.fromEntries(manifest.models.map((m) => [m.name, m.label]));
 
-  async function classify(titles) {
+  async function classify(titles, which = names) {
     const clean = titles.map(cleanTitle);
     const keep = clean.map((t, i) => (t ? i : -1)).filter((i) => i >= 0);
     const results = {};
-    for (const name of names) {
+    for (const name of which) {
       const probs = await models[name].predict(keep.map((i) => clean[i]));
       results[name] = clean.map(() => null);
       keep.forEach((i, k) => { results[name][i] = probs[k]; });
