@@ -7,11 +7,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
 BOOK_FLAGS := -W -n --keep-going --all
 
 .PHONY: install book test lint clean browser notebooks
 
-install: $(STAMP)
+install: $(STAMP) $(NPM_STAMP)
+
+# The in-browser demo's JavaScript (ONNX Runtime Web, tokenizers), pinned by package-lock.json and
+# copied into the built book: no CDN. --ignore-scripts: no package needs to run code to install.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NPM_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

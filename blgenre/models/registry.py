@@ -38,6 +38,8 @@ class Kind:
     #: ``"module:function"`` returning extra files ``{name: text}`` for the kind's Hub folder,
     #: given its ``model.json`` (fastai's Hub integration expects a ``pyproject.toml``)
     hub_files: str = ""
+    #: how :mod:`blgenre.models.onnx_export` exports it: ``torch``, ``skl2onnx``, or "" (not)
+    onnx: str = ""
 
     def model_class(self):
         """The kind's class (imported on first use: torch is not loaded for the baseline)."""
@@ -92,6 +94,7 @@ register(Kind(
     library_name="sklearn",
     main_file="model.skops",
     pickled=False,
+    onnx="skl2onnx",
     space_requirements=("scikit-learn", "skops", "numpy", "pandas"),
     usage=("import skops.io as sio  # scikit-learn pipeline saved without pickle\n"
            "path = folder / \"model.skops\"\n"
@@ -130,6 +133,7 @@ register(Kind(
     library_name="transformers",
     main_file="model.safetensors",
     pickled=False,
+    onnx="torch",
     space_requirements=("torch", "transformers", "safetensors"),
     usage=("from transformers import pipeline  # weights are safetensors: no pickle\n"
            "classify = pipeline(\"text-classification\", model=str(folder.resolve()))\n"

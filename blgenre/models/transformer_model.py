@@ -55,14 +55,52 @@ from blgenre.models.transformer_training import (  # noqa: F401
 from blgenre.paths import metrics_path, model_dir
 
 NAME = "transformer"
-#: The cheaper CPU inference path chosen in chapter 'Inference at scale' (see :func:`benchmark`).
+#: The cheaper CPU inference path when the model has no ONNX export (see :meth:`TransformerModel.fast`).
 FAST_VARIANT = "int8"
+#: With an ONNX export, ``--fast`` runs it in ONNX Runtime (chapter 'Inference at scale').
+ONNX_FAST_VARIANT = "onnx-int8"
+ONNX_VARIANTS = ("onnx-fp32", "onnx-int8")
 #: What the fast path should reach on a two-core CPU: titles per second, and the most test
 #: macro-F1 it may lose against the plain model.
 TARGET_TITLES_PER_S = 300
 MAX_F1_LOSS = 0.005
 VARIANTS = ("plain", "int8", "bf16")
 
+
+
+# --------------------------------------------------------------------------- batching
+def predict_batched(tokenizer, titles: list[str], run, max_length: int = MAX_LENGTH,
+                    batch_size: int = 64, sort: bool = True, n_labels: int = 2) -> np.ndarray:
+    """Softmax probabilities per title, in input order, from ``run(batch) -> logits``.
+
+    ``batch`` maps the tokenizer's input names to int64 arrays padded to the batch's longest
+    title. Titles are tokenised once and, with ``sort``, batched by length (less padding). Shared
+    by the PyTorch model and the ONNX Runtime one (:mod:`blgenre.models.onnx_runtime`).
+    """
+    titles = clean_titles(titles)
+    out = np.zeros((len(titles), n_labels), dtype=np.float32)
+    if not titles:
+        return out
+    enc = tokenizer(titles, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
+    lengths = np.array([len(ids) for ids in enc["input_ids"]])
+    order = np.argsort(lengths, kind="stable") if sort else np.arange(len(titles))
+    pad_id = tokenizer.pad_token_id or 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = int(lengths[idx].max())
+        batch = {}
+        for key in keys:
+            arr = np.full((len(idx), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
+            for row, i in enumerate(idx):
+                seq = enc[key][i]
+                arr[row, :len(seq)] = seq
+            batch[key] = arr
+        logits = np.asarray(run(batch), dtype=np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        out[idx] = exp / exp.sum(axis=1, keepdims=True)
+    return out
 
 
 # --------------------------------------------------------------------------- the model
@@ -136,6 +174,7 @@ class TransformerModel:
         self.max_length = max_length
         self.batch_size = batch_size
         self.variant_name = variant_name
+        self.folder: Path | None = None  #: where it was saved or loaded from (ONNX exports)
 
     # ---- prediction
     def predict_proba(self, titles: list[str], batch_size: int | None = None,
@@ -147,44 +186,31 @@ class TransformerModel:
         """
         import torch
 
-        titles = clean_titles(titles)
-        out = np.zeros((len(titles), self.model.config.num_labels), dtype=np.float32)
-        if not titles:
-            return out
-        enc = self.tokenizer(titles, truncation=True, max_length=self.max_length)
-        keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
-        lengths = np.array([len(ids) for ids in enc["input_ids"]])
-        order = np.argsort(lengths, kind="stable") if sort else np.arange(len(titles))
-        pad_id = self.tokenizer.pad_token_id or 0
-        size = batch_size or self.batch_size
-        with torch.inference_mode():
-            for start in range(0, len(order), size):
-                idx = order[start:start + size]
-                width = int(lengths[idx].max())
-                batch = {}
-                for key in keys:
-                    fill = pad_id if key == "input_ids" else 0
-                    arr = np.full((len(idx), width), fill, dtype=np.int64)
-                    for row, i in enumerate(idx):
-                        seq = enc[key][i]
-                        arr[row, :len(seq)] = seq
-                    batch[key] = torch.from_numpy(arr)
-                logits = self.model(**batch).logits.float()
-                out[idx] = torch.softmax(logits, dim=-1).numpy()
-        return out
+        def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+            with torch.inference_mode():
+                tensors = {key: torch.from_numpy(arr) for key, arr in batch.items()}
+                return self.model(**tensors).logits.float().numpy()
+
+        return predict_batched(self.tokenizer, titles, run, self.max_length,
+                               batch_size or self.batch_size, sort, self.model.config.num_labels)
 
     # ---- cheaper CPU variants
-    def variant(self, name: str) -> TransformerModel:
-        """A copy for CPU inference: ``plain`` (float32), ``int8`` (dynamic quantisation of the
-        linear layers) or ``bf16`` (bfloat16 weights and activations)."""
+    def variant(self, name: str):
+        """A copy for CPU inference: ``plain`` (float32), ``int8`` (PyTorch dynamic quantisation
+        of the linear layers), ``bf16`` (bfloat16 weights and activations), or the saved model's
+        ONNX export run by ONNX Runtime: ``onnx-fp32`` or ``onnx-int8``."""
         import torch
 
-        if name not in VARIANTS:
-            raise ValueError(f"unknown variant {name!r}; expected one of {VARIANTS}")
+        if name not in VARIANTS + ONNX_VARIANTS:
+            raise ValueError(f"unknown variant {name!r}; expected one of {VARIANTS + ONNX_VARIANTS}")
         if name == self.variant_name:
             return self
         if self.variant_name != "plain":
             raise ValueError("make variants from the plain (float32) model")
+        if name in ONNX_VARIANTS:
+            from blgenre.models import onnx_runtime
+
+            return onnx_runtime.OnnxTransformer.from_model(self, name.removeprefix("onnx-"))
         model = copy.deepcopy(self.model)
         if name == "int8":
             with warnings.catch_warnings():
@@ -198,12 +224,20 @@ class TransformerModel:
         return TransformerModel(model, self.tokenizer, meta, self.max_length, self.batch_size,
                                 name)
 
-    def fast(self) -> TransformerModel:
-        """The cheaper variant chosen in chapter 'Inference at scale' (:data:`FAST_VARIANT`).
+    def fast(self):
+        """The fastest variant that keeps the model's accuracy, for ``predict --fast``.
 
-        ``torch.ao.quantization`` is deprecated in favour of the separate ``torchao`` package; if
-        a future PyTorch no longer has it, this falls back to bfloat16.
+        Where the saved model has an ONNX export that passed its checks (see
+        :mod:`blgenre.models.onnx_export`), that is ONNX Runtime with int8 weights (or float32 if
+        the int8 version lost too much macro-F1). Otherwise PyTorch's own int8 variant
+        (:data:`FAST_VARIANT`); ``torch.ao.quantization`` is deprecated in favour of the separate
+        ``torchao`` package, so if a future PyTorch lacks it this falls back to bfloat16.
         """
+        from blgenre.models import onnx_runtime
+
+        chosen = onnx_runtime.fast_variant(self)
+        if chosen is not None:
+            return chosen
         try:
             return self.variant(FAST_VARIANT)
         except (ImportError, AttributeError):
@@ -233,7 +267,9 @@ class TransformerModel:
         files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != META_FILE)
         for name in files:
             os.chmod(folder / name, 0o644)  # save_pretrained writes the weights as 0600
-        self.meta = write_meta(folder, self.kind, files, **{**training_info(self.meta), **info})
+        kept = {k: v for k, v in training_info(self.meta).items() if k != "onnx"}  # now stale
+        self.meta = write_meta(folder, self.kind, files, **{**kept, **info})
+        self.folder = folder
         return folder
 
     @classmethod
@@ -247,6 +283,7 @@ class TransformerModel:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         loaded = cls(model, tokenizer, meta,
                      max_length=int(meta.get("settings", {}).get("max_length", MAX_LENGTH)))
+        loaded.folder = Path(folder)
         return loaded.fast() if fast else loaded
 
 
@@ -315,7 +352,7 @@ def benchmark(model: TransformerModel, titles: list[str], test: pd.DataFrame,
         "n_single": min(n_single, len(titles)),
         "repeats": repeats,
         "torch_threads": torch.get_num_threads(),
-        "fast_variant": FAST_VARIANT,
+        "fast_variant": ONNX_FAST_VARIANT if ONNX_FAST_VARIANT in variants else FAST_VARIANT,
         "targets": {"titles_per_s": TARGET_TITLES_PER_S, "max_macro_f1_loss": MAX_F1_LOSS},
         "rows": table.to_dict(orient="records"),
         "quality": quality,

