@@ -9,6 +9,8 @@ repository, which gives the models a DOI.
 from __future__ import annotations
 
 import json
+import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -83,6 +85,20 @@ def zenodo_metadata(models: list[str]) -> dict:
     }
 
 
+#: The earliest time a zip file can record (1980-01-01), used when SOURCE_DATE_EPOCH is unset.
+ZIP_EPOCH = 315532800
+
+
+def add_to_zip(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Add ``data`` as ``name`` with a fixed time stamp and mode, so that two builds of the same
+    files give the same archive, byte for byte (``SOURCE_DATE_EPOCH`` sets the time)."""
+    epoch = max(int(os.environ.get("SOURCE_DATE_EPOCH", ZIP_EPOCH)), ZIP_EPOCH)
+    info = zipfile.ZipInfo(name, date_time=time.gmtime(epoch)[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
+
+
 def usage_text(names) -> str:
     """``USAGE.md`` of a deposit packaging the models ``names`` (template ``deposit_usage.md.j2``)."""
     from blgenre.sharing.templating import deposit_usage
@@ -111,15 +127,18 @@ def deposit(names=None, out: str | Path | None = None) -> dict:
     archive = out / f"blgenre-models-{__version__}.zip"
     usage = usage_text([n for n, _ in packaged])
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("USAGE.md", usage)
-        zf.writestr("CITATION.cff", citation_cff())
+        add_to_zip(zf, "USAGE.md", usage.encode())
+        add_to_zip(zf, "CITATION.cff", citation_cff().encode())
         for name, folder in packaged:
             sums = []
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 rel = path.relative_to(folder).as_posix()
-                zf.write(path, f"{name}/{rel}")
+                add_to_zip(zf, f"{name}/{rel}", path.read_bytes())
                 sums.append(f"{sha256_file(path)}  {rel}\n")
-            zf.writestr(f"{name}/SHA256SUMS", "".join(sums))
+            add_to_zip(zf, f"{name}/SHA256SUMS", "".join(sums).encode())
+        demo = artifacts_dir("demo", create=False) / "blgenre-demo.html"
+        if demo.is_file():  # the one-file offline demo (chapter 'Demo apps'), if it was built
+            add_to_zip(zf, "blgenre-demo.html", demo.read_bytes())
     (out / ".zenodo.json").write_text(json.dumps(zenodo_metadata([n for n, _ in packaged]),
                                                  indent=2))
     (out / "CITATION.cff").write_text(citation_cff())

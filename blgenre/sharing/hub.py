@@ -95,6 +95,13 @@ def hub_folder(name: str, out: str | Path | None = None, repo_id: str | None = N
         if Path(fname).name != fname:
             raise ModelError(f"{src / META_FILE}: file name {fname!r} leaves the folder")
         _copy_verified(src / fname, out / fname, digest)
+    from blgenre.models.onnx_export import export_files
+
+    for rel, digest in export_files(meta).items():  # the ONNX exports (the Hub shows them)
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            raise ModelError(f"{src / META_FILE}: ONNX file {rel!r} leaves the folder")
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        _copy_verified(src / rel, out / rel, digest)
     shutil.copy2(src / META_FILE, out / META_FILE)
     for fname, text in kind.extra_hub_files(meta).items():
         (out / fname).write_text(text)
