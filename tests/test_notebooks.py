@@ -89,6 +89,7 @@ def seed_artifacts(runs: dict[str, Path], seed: Path) -> Path:
     from blgenre.models import registry
 
     by_label = {chapter_label(chapter): folder for chapter, folder in runs.items()}
+    seed.mkdir(parents=True, exist_ok=True)
     for kind in map(registry.get, registry.names()):  # the models the other chapters use
         source = by_label[kind.chapter] / "artifacts"
         for part in ("split.csv", "split.json"):
