@@ -72,6 +72,17 @@ SLOW_RUN_SECONDS = 5.0
 
 
 # --------------------------------------------------------------------------- batching
+def native_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX): without them PyTorch
+    emulates bfloat16, and on the book's build machine that ran about ten times *slower* than
+    float32, so the benchmark leaves it out there."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def predict_batched(tokenizer, titles: list[str], run, max_length: int = MAX_LENGTH,
                     batch_size: int = 64, sort: bool = True, n_labels: int = 2) -> np.ndarray:
     """Softmax probabilities per title, in input order, from ``run(batch) -> logits``.
