@@ -23,7 +23,7 @@ from conftest import make_rows
 
 from blgenre import data
 from blgenre.__main__ import main
-from blgenre.models import KINDS, META_FILE
+from blgenre.models import META_FILE, registry
 from blgenre.models.baseline import BaselineModel
 from blgenre.paths import PROJECT_ROOT
 from blgenre.sharing.app import build_app, launch, load_available, parse_sse, predict_all
@@ -348,7 +348,7 @@ def book_models(request):
     root = PROJECT_ROOT / "artifacts" / "models"
     if os.environ.get("CI"):
         request.getfixturevalue("built_book")
-    if not all((root / name / META_FILE).is_file() for name in KINDS):
+    if not all((root / name / META_FILE).is_file() for name in registry.names()):
         if os.environ.get("CI"):
             pytest.fail(f"the book build left no models under {root}")
         pytest.skip("the book's models are not under artifacts/models (build the book first)")
@@ -377,7 +377,7 @@ def test_book_models_side_by_side(book_app):
     url, _ = book_app
     result = Client(url, verbose=False).predict("The mystery of the moor. A novel",
                                                 api_name="/classify")
-    assert set(result) == set(KINDS)
+    assert set(result) == set(registry.names())
     for r in result.values():
         assert r["label"] in {"Fiction", "Non-fiction"}
         assert abs(r["prob_fiction"] + r["prob_non_fiction"] - 1) < 1e-5
