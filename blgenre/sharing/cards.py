@@ -244,7 +244,7 @@ def card_context(name: str, meta: dict, metrics: dict, repo_id: str | None = Non
                                       default=str),
         "pretraining": pretraining_text(meta, metrics, folder),
         "usage": usage_snippet(kind.name, repo_id),
-        "safe_kinds": [k for k in registry.KINDS.values() if not k.pickled],
+        "safe_kinds": [registry.get(n) for n in registry.names() if not registry.get(n).pickled],
         "min_group": MIN_GROUP, "threshold": FICTION_THRESHOLD, "labels": list(LABELS),
         "version": __version__, "book_title": BOOK_TITLE, "book_url": repository_url(), "doi": BL_DOI,
     }
