@@ -21,6 +21,18 @@ from blgenre.integrity import verify_sha256
 ONNX_FILES = {"fp32": "onnx/model.onnx", "int8": "onnx/model_quantized.onnx"}
 
 
+def current_meta(model) -> dict:
+    """The model's ``model.json`` as it is on disk now (an export made after the model was
+    loaded adds its record there), or the loaded meta for a model never saved."""
+    from blgenre.models.lifecycle import read_meta
+
+    folder = getattr(model, "folder", None)
+    try:
+        return read_meta(folder) if folder is not None else dict(getattr(model, "meta", {}))
+    except ModelError:
+        return dict(getattr(model, "meta", {}))
+
+
 def onnx_record(meta: dict) -> dict:
     """The ``onnx`` entry of a ``model.json`` (empty if the model was never exported)."""
     record = meta.get("onnx")
@@ -59,7 +71,7 @@ class OnnxTransformer:
     def from_model(cls, model, precision: str = "int8", threads: int | None = None):
         """The ONNX export (``fp32`` or ``int8``) of a loaded :class:`TransformerModel`."""
         folder = getattr(model, "folder", None)
-        record = onnx_record(model.meta)
+        record = onnx_record(current_meta(model))
         name = ONNX_FILES.get(precision)
         if name is None:
             raise ValueError(f"unknown precision {precision!r}; expected one of {list(ONNX_FILES)}")
@@ -102,7 +114,7 @@ def fast_variant(model) -> OnnxTransformer | None:
     """
     from blgenre.models.onnx_export import is_current
 
-    meta = getattr(model, "meta", {})
+    meta = current_meta(model)
     if getattr(model, "folder", None) is None or "kind" not in meta or not is_current(meta):
         return None
     record = onnx_record(meta)
