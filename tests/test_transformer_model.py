@@ -185,8 +185,9 @@ def test_cli_fast_and_empty_input(trained, tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
     assert main(["predict", "--model", str(folder), "--input", str(empty), "--output",
-                 str(out)]) == 2
+                 str(tmp_path / "empty-out.csv")]) == 2
     assert "input file is empty" in capsys.readouterr().err
+    assert not (tmp_path / "empty-out.csv").exists()  # nothing written for an empty input
 
 
 def test_benchmark_and_tables(trained, tmp_artifacts):
