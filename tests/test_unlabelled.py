@@ -60,7 +60,7 @@ def test_sha256_mismatch_and_schema_errors(tmp_path, monkeypatch, real_data_sess
     monkeypatch.setenv("BLGENRE_DATA", str(tmp_path))
     src = real_data_session / unlabelled.FLICKR.file
     (tmp_path / unlabelled.FLICKR.file).write_bytes(src.read_bytes()[:-10])
-    with pytest.raises(DataError, match="sha256 is .* expected 866df77e"):
+    with pytest.raises(DataError, match="is not the known sha256 .*866df77e"):
         unlabelled.locate_source(unlabelled.FLICKR)
     bad = tmp_path / "bad.csv"
     bad.write_text("book_identifier,name\n1,x\n")
