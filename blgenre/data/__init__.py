@@ -14,6 +14,7 @@ from blgenre.data.loading import (  # noqa: F401
     BL_URL,
     FULL_FILE,
     HOW_TO_PROVIDE,
+    KNOWN_SHA256,
     LABELS,
     REQUIRED_COLUMNS,
     LoadReport,

@@ -44,7 +44,7 @@ class Source:
 
 FLICKR = Source(
     name="flickr", file="bl_flickr_books.csv",
-    sha256="866df77eeb979eb07360ca64338116ed653f384581068e9422ae5e57cb3596f0",
+    sha256=data.KNOWN_SHA256["bl_flickr_books.csv"],
     licence="Public domain (Unlicense)",
     provenance=("British Library Labs, 'Flickr Commons manifests' (github.com/BL-Labs/imagedirectory, "
                 "per-year *_small/_medium/_plates.tsv), one row per book"),
@@ -52,7 +52,7 @@ FLICKR = Source(
 )
 MARC = Source(
     name="marc", file="bl_marc_sample.xml.gz",
-    sha256="23d2c93fdf7d124f08d63844b1fb59e5595f4268f4dbb56297a89cbd68429291",
+    sha256=data.KNOWN_SHA256["bl_marc_sample.xml.gz"],
     licence="CC0 1.0",
     provenance=("British Library Labs, MARC21-XML records of 19th-century books "
                 "(github.com/BL-Labs/sample_generator_datatools, data/19C_0000{1..9}.xml, merged)"),
