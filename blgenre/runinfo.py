@@ -40,3 +40,19 @@ def hardware() -> dict[str, str]:
     except ImportError:
         info["gpu"] = "unknown"
     return info
+
+
+def is_volatile(key: str) -> bool:
+    """Whether a ``model.json`` or metrics key holds a measurement of one build (a duration, the
+    machine), not a property of the model: such keys are left out of every shared copy, so that
+    two builds of one commit share the same bytes (:mod:`blgenre.sharing.reproduce`)."""
+    return key in ("seconds", "hardware") or key.endswith("_seconds")
+
+
+def stable(value):
+    """``value`` (parsed JSON) without the keys :func:`is_volatile` names, at any depth."""
+    if isinstance(value, dict):
+        return {k: stable(v) for k, v in value.items() if not is_volatile(str(k))}
+    if isinstance(value, list):
+        return [stable(v) for v in value]
+    return value

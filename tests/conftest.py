@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +19,10 @@ if "BLGENRE_DATA" not in os.environ:
     for candidate in (PROJECT_ROOT.parent / "shared" / "data",):
         if (candidate / "train_valid.csv").is_file():
             os.environ["BLGENRE_DATA"] = str(candidate)
+# Tests never write into the book's own artifacts/, which the book build (run in the background,
+# see below) is filling: the session gets its own, and a test that needs the book's outputs asks
+# for them (the ``book_artifacts`` fixture).
+os.environ.setdefault("BLGENRE_ARTIFACTS", tempfile.mkdtemp(prefix="blgenre-test-artifacts-"))
 # Never wait on the network in tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -121,22 +126,81 @@ def browser():
         browser.close()
 
 
+# ---------------------------------------------------------------------------- the book build
+#: Fixtures through which a test needs the built book (directly or, in CI, to get its models).
+BOOK_FIXTURES = {"built_book", "book_artifacts", "book_html"}
+_BUILD: dict = {}
+
+
+def _needs_build(item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    if "built_book" in names:
+        return True
+    if "book_artifacts" in names:
+        return bool(os.environ.get("CI"))
+    return "book_html" in names and not os.environ.get("BLGENRE_TEST_BOOK_HTML")
+
+
+def _book_env() -> dict:
+    # as `make book` would: whatever a test module points elsewhere does not leak in
+    return {k: v for k, v in os.environ.items() if k not in ("BLGENRE_ARTIFACTS", "BLGENRE_WORKSHOP")}
+
+
+def _start_build() -> None:
+    """Start ``make book``'s two steps in a child process (its output goes to a temporary log)."""
+    log = Path(tempfile.gettempdir()) / f"blgenre-book-build-{os.getpid()}.log"
+    jb = Path(sys.executable).with_name("jupyter-book")
+    script = (f'"{sys.executable}" -m blgenre.book.buildtools prepare && '
+              f'"{jb}" build . -W -n --keep-going --all')
+    handle = open(log, "w")
+    _BUILD.update(start=time.perf_counter(), log=log, handle=handle,
+                  proc=subprocess.Popen(["sh", "-c", script], cwd=PROJECT_ROOT, env=_book_env(),
+                                        stdout=handle, stderr=subprocess.STDOUT))
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Start the book build at once, in the background, and run the tests that need it last.
+
+    The build runs chapters one after the other and much of it (Sphinx, the fastai model's
+    one-thread training, small chapters) keeps only one core busy; meanwhile every other test,
+    the standalone chapter runs among them, uses the rest of the machine.
+    """
+    needs = [item for item in items if BOOK_FIXTURES & set(getattr(item, "fixturenames", ()))]
+    items[:] = [item for item in items if item not in needs] + needs
+    data = os.environ.get("BLGENRE_DATA")
+    if (any(_needs_build(item) for item in needs) and not config.option.collectonly
+            and data and (Path(data) / "train_valid.csv").is_file()):
+        _start_build()
+
+
+def pytest_unconfigure(config):
+    proc = _BUILD.get("proc")
+    if proc is not None and proc.poll() is None:  # the session was interrupted
+        proc.terminate()
+
+
 @pytest.fixture(scope="session")
 def built_book(real_data_session, measure) -> Path:
-    """Build the book once per test session, as ``make book`` does; its HTML folder.
+    """The book, built once per test session as ``make book`` does; its HTML folder.
 
     This executes every chapter whose cached result is stale, so afterwards ``artifacts/``
-    holds the book's real split, models and metrics.
+    holds the book's real split, models and metrics. The build normally started in the
+    background when the tests were collected (see :func:`pytest_collection_modifyitems`).
     """
-    # as `make book` would: whatever a test module has pointed elsewhere does not leak in
-    env = {k: v for k, v in os.environ.items() if k not in ("BLGENRE_ARTIFACTS", "BLGENRE_WORKSHOP")}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "blgenre.book.buildtools", "prepare"], check=True,
-                   cwd=PROJECT_ROOT, env=env)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", ".", "-W", "-n", "--keep-going", "--all"],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, env=env)
-    measure(f"book build (-W, executing changed chapters): {time.perf_counter() - start:.0f} s")
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, "book build failed:\n" + log[-8000:]
+    if not _BUILD:
+        _start_build()
+    returncode = _BUILD["proc"].wait()
+    _BUILD["handle"].close()
+    measure(f"book build (-W, executing changed chapters; in the background beside the other "
+            f"tests): {time.perf_counter() - _BUILD['start']:.0f} s")
+    log = Path(_BUILD["log"]).read_text(errors="replace")
+    assert returncode == 0, "book build failed:\n" + log[-8000:]
     return PROJECT_ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def book_artifacts(request) -> Path:
+    """The book's ``artifacts/``: in CI the book is built first; elsewhere, as the checkout has it."""
+    if os.environ.get("CI"):
+        request.getfixturevalue("built_book")
+    return PROJECT_ROOT / "artifacts"

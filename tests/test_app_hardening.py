@@ -25,7 +25,6 @@ from blgenre import data
 from blgenre.__main__ import main
 from blgenre.models import META_FILE, registry
 from blgenre.models.baseline import BaselineModel
-from blgenre.paths import PROJECT_ROOT
 from blgenre.sharing.app import build_app, launch, load_available, parse_sse, predict_all
 from blgenre.sharing.examples import FALLBACK_TITLES, example_titles, example_titles_for_folder
 
@@ -343,11 +342,9 @@ def test_a_folder_of_the_wrong_kind_is_reported(saved_baseline, tmp_artifacts):
 
 # --------------------------------------------------------------------------- the book's models
 @pytest.fixture(scope="module")
-def book_models(request):
+def book_models(book_artifacts):
     """``artifacts/models`` holding the book's three real models (built first in CI)."""
-    root = PROJECT_ROOT / "artifacts" / "models"
-    if os.environ.get("CI"):
-        request.getfixturevalue("built_book")
+    root = book_artifacts / "models"
     if not all((root / name / META_FILE).is_file() for name in registry.names()):
         if os.environ.get("CI"):
             pytest.fail(f"the book build left no models under {root}")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 from conftest import make_rows
 
-from blgenre import data
+from blgenre import data, runinfo
 from blgenre.evaluation.evaluate import evaluate
 from blgenre.integrity import sha256_file
 from blgenre.models import baseline
 from blgenre.paths import model_dir
-from blgenre.sharing import share
+from blgenre.sharing import reproduce, share
 
 
 def test_deposit_twice_gives_the_same_archive(tmp_artifacts, monkeypatch):
@@ -30,3 +31,36 @@ def test_deposit_twice_gives_the_same_archive(tmp_artifacts, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # honoured: another fixed time
     third = share.deposit(["baseline"], out=tmp_artifacts / "three")
     assert sha256_file(third["archive"]) != sha256_file(first["archive"])
+
+
+def test_shared_copies_leave_out_build_times(tmp_artifacts):
+    books, _ = data.clean(make_rows())
+    train, valid, test = books.iloc[:80], books.iloc[80:100], books.iloc[100:]
+    model = baseline.BaselineModel.train_on_split(train, valid)
+    model.save(model_dir("baseline"), n_train=len(train))
+    evaluate("baseline", test, model.predict_proba(test["title"].tolist())[:, 0])
+    assert "train_seconds" in json.loads((model_dir("baseline") / "model.json").read_text())
+    hub = share.hub_folders(["baseline"])["baseline"]
+    shared = json.loads((hub / "model.json").read_text())
+    assert "train_seconds" not in shared and shared["files"] == model.meta["files"]
+    assert not any(runinfo.is_volatile(k) for k in shared)
+    assert "Training time is left out of this card" in (hub / "README.md").read_text()
+    assert str(tmp_artifacts) not in (hub / "README.md").read_text()  # no absolute paths
+
+
+def test_stable_drops_durations_and_the_machine_at_any_depth():
+    value = {"a": 1, "seconds": {"x": 2}, "hardware": {}, "runs": [{"lr": 1, "train_seconds": 3}]}
+    assert runinfo.stable(value) == {"a": 1, "runs": [{"lr": 1}]}
+
+
+def test_fingerprints_compare_two_builds(tmp_path):
+    for name, text in (("one", "a"), ("two", "b")):
+        (tmp_path / name / "hub" / "baseline").mkdir(parents=True)
+        (tmp_path / name / "split.csv").write_text("id\n1\n")
+        (tmp_path / name / "hub" / "baseline" / "README.md").write_text(text)
+    one, two = (reproduce.fingerprints(tmp_path / n) for n in ("one", "two"))
+    assert set(one) == {"split.csv", "hub/baseline/README.md"}
+    table = reproduce.compare(one, two).set_index("output")
+    assert table.loc["split.csv", "same bytes"] and not table.loc["hub/baseline/README.md", "same bytes"]
+    assert reproduce.main([str(tmp_path / "one"), str(tmp_path / "two")]) == 1
+    assert reproduce.main([str(tmp_path / "one"), str(tmp_path / "one")]) == 0

@@ -40,6 +40,7 @@ from blgenre.models.fastai_training import (  # noqa: F401
     wt103_url,
 )
 from blgenre.paths import model_dir
+from blgenre.runinfo import stable
 
 # --------------------------------------------------------------------------------------------
 # The saved model
@@ -98,7 +99,8 @@ class FastaiModel:
             stale.unlink(missing_ok=True)
         with _quiet():
             self.learn.export(folder / MODEL_FILE)
-        (folder / HISTORY_FILE).write_text(json.dumps(self.history.as_dict()))
+        # without its durations (they are in model.json): a hashed file, the same in every build
+        (folder / HISTORY_FILE).write_text(json.dumps(stable(self.history.as_dict())))
         self.meta = write_meta(folder, self.kind, [MODEL_FILE, HISTORY_FILE], **{
             **training_info(self.meta), "model_bytes": (folder / MODEL_FILE).stat().st_size,
             **info})

@@ -231,7 +231,8 @@ class Run:
         self.counts = Counts(**state["counts"]) if state else Counts()
         self.thresholds = None
         if opts.marc_out:
-            y, p = catalogue.validation_probabilities(model, opts.model)
+            # thresholds from the variant that predicts (--fast too): its own probabilities
+            y, p = catalogue.validation_probabilities(self.model, opts.model)
             self.thresholds = catalogue.precision_thresholds(y, p, self.labels, opts.precision)
         self.marc_kind = catalogue.marc_kind(opts.marc_out) if opts.marc_out else None
         self.files: dict[str, object] = {}

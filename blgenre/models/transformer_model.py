@@ -310,11 +310,11 @@ def folder_bytes(folder: str | Path) -> int:
 def benchmark(model: TransformerModel, titles: list[str], test: pd.DataFrame,
               batch_sizes: tuple[int, ...] = (1, 8, 32, 128, 512),
               variants: tuple[str, ...] = VARIANTS, max_titles: int | None = None,
-              n_single: int = 100, repeats: int | None = None, write: bool = True) -> dict:
+              n_single: int = 50, repeats: int | None = None, write: bool = True) -> dict:
     """Titles per second for each variant and batch size, and each variant's test macro-F1.
 
-    Each setting is timed ``repeats`` times (default 3; 1 in workshop mode) on the first
-    ``max_titles`` titles (default 800; 300 in workshop mode) and the fastest run is kept (as
+    Each setting is timed ``repeats`` times (default 2; 1 in workshop mode) on the first
+    ``max_titles`` titles (default 400; 200 in workshop mode) and the fastest run is kept (as
     :mod:`timeit` does: slower runs measure other programs competing for the CPU, not the
     model); a run longer than :data:`SLOW_RUN_SECONDS` is not repeated. Batch size 1 is timed on
     the first ``n_single`` titles only. One run per variant in input order (at batch size 128)
@@ -322,8 +322,8 @@ def benchmark(model: TransformerModel, titles: list[str], test: pd.DataFrame,
     """
     import torch
 
-    repeats = repeats or (1 if settings.workshop() else 3)
-    max_titles = max_titles or (300 if settings.workshop() else 800)
+    repeats = repeats or (1 if settings.workshop() else 2)
+    max_titles = max_titles or (200 if settings.workshop() else 400)
     titles = clean_titles(titles)[:max_titles]
     variants = ("plain", *[v for v in variants if v != "plain"])  # the reference comes first
     rows, quality = [], {}

@@ -36,6 +36,7 @@ from blgenre.evaluation.evaluate import (
 )
 from blgenre.models import read_meta, registry
 from blgenre.paths import model_dir
+from blgenre.runinfo import stable
 from blgenre.sharing import templating
 
 LICENSE = "cc0-1.0"
@@ -268,10 +269,11 @@ def model_card(name: str, folder: str | Path | None = None, repo_id: str | None 
                metrics: dict | None = None) -> ModelCard:
     """The model card of model ``name`` built from its ``model.json`` and metrics JSON."""
     folder = Path(folder) if folder else model_dir(name)
-    meta = read_meta(folder)
+    meta = stable(read_meta(folder))  # no build times or machine: a card is the same every build
     metrics = metrics if metrics is not None else load_metrics(name)
     if metrics is None:
         raise ModelError(f"no metrics for {name!r} (artifacts/metrics/{name}.json): evaluate it first")
+    metrics = stable(metrics)
     kind = registry.get(meta["kind"])
     data = ModelCardData(
         model_name=f"blgenre-{name}",

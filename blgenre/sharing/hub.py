@@ -16,6 +16,7 @@ Every kind is handled the same way: what differs between kinds is read from
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shutil
 import socket
@@ -28,6 +29,7 @@ from blgenre.errors import BLGenreError, ModelError
 from blgenre.integrity import verify_sha256
 from blgenre.models import META_FILE, read_meta, registry
 from blgenre.paths import artifacts_dir, model_dir
+from blgenre.runinfo import stable
 
 HUB_HOST = "huggingface.co"
 #: What the sha256 in ``model.json`` does and does not protect against (for cards and chapters).
@@ -102,7 +104,8 @@ def hub_folder(name: str, out: str | Path | None = None, repo_id: str | None = N
             raise ModelError(f"{src / META_FILE}: ONNX file {rel!r} leaves the folder")
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         _copy_verified(src / rel, out / rel, digest)
-    shutil.copy2(src / META_FILE, out / META_FILE)
+    # without this build's durations and machine: the same bytes from every build of the commit
+    (out / META_FILE).write_text(json.dumps(stable(meta), indent=2, default=str))
     for fname, text in kind.extra_hub_files(meta).items():
         (out / fname).write_text(text)
     card.save(out / "README.md")
