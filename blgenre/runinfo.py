@@ -56,3 +56,21 @@ def stable(value):
     if isinstance(value, list):
         return [stable(v) for v in value]
     return value
+
+
+def commit() -> str:
+    """The checkout's git commit (12 hex digits, ``+changes`` if files differ from it), or
+    ``'unknown'`` outside a git checkout (an installed package): which code made a benchmark."""
+    import subprocess
+
+    from blgenre.paths import PROJECT_ROOT
+
+    try:
+        head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")

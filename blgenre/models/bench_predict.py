@@ -1,22 +1,30 @@
 """Collection-scale benchmark of ``blgenre predict``: throughput and peak memory through the CLI.
 
-Serves the chapters 'Inference at scale' and 'Your own collection'. A synthetic collection is
-made of real titles (the book's split, repeated and shuffled with a seed) and classified by the
-command line exactly as a librarian would run it, in a child process whose peak resident memory
-(``ru_maxrss``) and wall time are measured. On a shared CPU the numbers are a lower bound of
-what the machine can do; run it on a quiet machine for the book.
+Serves the chapter 'Inference at scale'. A synthetic collection is made of real titles (the
+book's split, repeated and shuffled with a seed) and classified by the command line exactly as a
+librarian would run it, in a child process whose peak resident memory and wall time are
+measured (``os.wait4`` gives that one child's own ``ru_maxrss``). Since ``predict`` streams its
+input in chunks, memory should not grow with the input, and the book shows it at two sizes.
+
+The 1,000,000-title table takes most of an hour on two cores, too long for a book build:
+``python -m blgenre.models.bench_predict --titles 1000000 --out benchmarks/collection.json``
+writes it, and the chapter shows the file with the machine and commit that made it.
+On a shared CPU the numbers are a lower bound of what the machine can do.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from blgenre import runinfo
 
 
 def synthetic_titles(n: int, path: str | Path, seed: int = 0) -> Path:
@@ -42,18 +50,73 @@ def run_cli(model: str | Path, titles: str | Path, output: str | Path, fast: boo
            str(model), "--input", str(titles), "--output", str(output), *extra]
     if fast:
         cmd.append("--fast")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read().decode(errors="replace")  # (small: --quiet)
+    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise RuntimeError(f"predict failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peak_kib, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
+        raise RuntimeError(f"predict failed ({proc.returncode}): {err.strip()[-500:]}")
+    cpu = usage.ru_utime + usage.ru_stime
     return {"model": Path(model).name, "fast": fast, "titles": n,
             "seconds": round(seconds, 1), "titles_per_s": round(n / seconds, 1),
             # on a shared machine, titles per CPU-second shows what the program itself costs
             "cpu_seconds": round(cpu, 1), "titles_per_cpu_s": round(n / cpu, 1),
-            "peak_mb": round(peak_kib / 1024, 1),
-            "peak_measured": peak_kib > before}  # ru_maxrss is the largest child so far
+            "peak_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def collection_table(models: dict[str, Path], sizes: list[int], workdir: str | Path,
+                     threads: int = 2, chunk_size: int | None = None) -> list[dict]:
+    """One CLI run per model and input size (``--fast`` for every model: the baseline has no
+    faster variant and runs as it is). Inputs and outputs are written under ``workdir``.
+    A small ``chunk_size`` shows on small inputs what streaming does for large ones."""
+    extra = ("--chunk-size", str(chunk_size)) if chunk_size else ()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in sizes:
+        titles = synthetic_titles(n, workdir / f"titles-{n}.txt")
+        for name, folder in models.items():
+            rows.append({"kind": name, **run_cli(folder, titles, workdir / f"{name}-{n}.csv",
+                                                  fast=True, threads=threads, extra=extra)})
+        titles.unlink()
+    return rows
+
+
+#: Where the committed collection-scale measurement lives (made by :func:`main`, shown in the book).
+COMMITTED = Path(__file__).resolve().parents[2] / "benchmarks" / "collection.json"
+
+
+def committed(path: str | Path = COMMITTED) -> dict | None:
+    """The committed collection-scale benchmark (``benchmarks/collection.json``), if present."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from blgenre.models import registry
+    from blgenre.paths import artifacts_dir, model_dir
+
+    parser = argparse.ArgumentParser(prog="python -m blgenre.models.bench_predict",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--titles", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--kinds", nargs="+", default=list(registry.names()))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None, help="JSON file to write (default: print it)")
+    args = parser.parse_args(argv)
+    models = {k: model_dir(k) for k in args.kinds}
+    rows = collection_table(models, args.titles, artifacts_dir("bench_predict"), args.threads)
+    report = {"rows": rows, "hardware": runinfo.hardware(), "versions": runinfo.versions(),
+              "threads": args.threads, "commit": runinfo.commit()}
+    text = json.dumps(report, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -90,6 +90,9 @@ class FastaiConfig:
     #: Tokens seen at least this often get their own vocabulary entry.
     min_freq: int = 2
     max_lm_titles: int = 10_000
+    #: Titles of the unlabelled collection added to the language model's corpus (ULMFiT's
+    #: target-domain stage; never a validation or test book).
+    lm_pool_titles: int = 0
     lm_valid_pct: float = 0.1
     lm_bs: int = 32
     lm_seq_len: int = 40

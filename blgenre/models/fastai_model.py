@@ -84,7 +84,8 @@ class FastaiModel:
         if lm_titles is not None:
             return train_fastai(train, valid, lm_titles, cfg, extra_meta={
                 "lm_sources": {"own titles": len(lm_titles)}, "workshop": settings.workshop()})
-        titles, sources = lm_corpus(max_titles=cfg.max_lm_titles, seed=cfg.seed)
+        titles, sources = lm_corpus(max_titles=cfg.max_lm_titles, seed=cfg.seed,
+                                     pool_titles=cfg.lm_pool_titles)
         return train_fastai(train, valid, titles, cfg,
                             data_sha256=split.split_info()["split_sha256"],
                             extra_meta={"lm_sources": sources, "workshop": settings.workshop()})

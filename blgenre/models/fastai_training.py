@@ -42,13 +42,16 @@ from blgenre.seed import SEED, set_seed
 
 
 def lm_corpus(books: pd.DataFrame | None = None, max_titles: int | None = None,
-              seed: int = SEED) -> tuple[list[str], dict]:
+              seed: int = SEED, pool_titles: int = 0) -> tuple[list[str], dict]:
     """Titles for the language model: every title the data has, except the test split's.
 
     The train and validation parts of the split come first. Catalogue rows that are not in the
     split at all (other books of the full download, or books the cleaning dropped) are added
-    unless they share a record id or a normalised title with a test book. Returns the titles and
-    a count per source.
+    unless they share a record id or a normalised title with a test book. Then up to
+    ``pool_titles`` titles (a seeded sample) of the unlabelled collection
+    (:func:`blgenre.data.unlabelled.unlabelled_pool`, which holds no validation or test book):
+    ULMFiT's second stage, the language model learning the target domain. Returns the titles
+    and a count per source.
     """
     from blgenre import data
     from blgenre.data import split
@@ -85,6 +88,14 @@ def lm_corpus(books: pd.DataFrame | None = None, max_titles: int | None = None,
             extra.append(title)
     sources["other catalogue titles"] = len(extra)
     titles += extra
+    if pool_titles:
+        from blgenre.data.unlabelled import unlabelled_pool
+
+        pool = [t for t in unlabelled_pool()["title"] if data.title_key(t) not in seen_keys]
+        rng = np.random.default_rng(seed)
+        picks = np.sort(rng.choice(len(pool), size=min(pool_titles, len(pool)), replace=False))
+        titles += [pool[i] for i in picks]
+        sources["unlabelled collection"] = len(picks)
     if max_titles and len(titles) > max_titles:
         rng = np.random.default_rng(seed)
         keep = np.sort(rng.choice(len(titles), size=max_titles, replace=False))
@@ -365,8 +376,8 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
 
 
 LM_KEYS = ("pretrained", "seed", "emb_sz", "n_hid", "n_layers", "min_freq", "max_lm_titles",
-           "lm_valid_pct", "lm_bs", "lm_seq_len", "lm_epochs", "lm_epochs_pretrained", "lm_lr",
-           "lm_drop_mult", "wd")
+           "lm_pool_titles", "lm_valid_pct", "lm_bs", "lm_seq_len", "lm_epochs",
+           "lm_epochs_pretrained", "lm_lr", "lm_drop_mult", "wd")
 
 
 def compare_settings(variants: list[dict], train: pd.DataFrame, valid: pd.DataFrame,
