@@ -1,6 +1,7 @@
 # Two commands for a newcomer (see README):
 #   make book   install what is needed, execute every chapter, build the HTML book
-#   make test   install what is needed, run the test suite (which also builds the book)
+#   make test   install what is needed, run the test suite (which also builds the book in
+#               workshop mode, into _build/workshop/)
 # Set BLGENRE_DATA to a folder holding the British Library CSV to work offline.
 
 PYTHON ?= python3

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -126,81 +123,71 @@ def browser():
         browser.close()
 
 
-# ---------------------------------------------------------------------------- the book build
-#: Fixtures through which a test needs the built book (directly or, in CI, to get its models).
+# ------------------------------------------------------- the long work, in the background
+#: Fixtures through which a test needs the test build of the book.
 BOOK_FIXTURES = {"built_book", "book_artifacts", "book_html"}
-_BUILD: dict = {}
+_BACKGROUND: list = []
 
 
 def _needs_build(item) -> bool:
     names = set(getattr(item, "fixturenames", ()))
-    if "built_book" in names:
-        return True
-    if "book_artifacts" in names:
-        return bool(os.environ.get("CI"))
-    return "book_html" in names and not os.environ.get("BLGENRE_TEST_BOOK_HTML")
+    return bool(names & {"built_book", "book_artifacts"}) or (
+        "book_html" in names and not os.environ.get("BLGENRE_TEST_BOOK_HTML"))
 
 
-def _book_env() -> dict:
-    # as `make book` would: whatever a test module points elsewhere does not leak in
-    return {k: v for k, v in os.environ.items() if k not in ("BLGENRE_ARTIFACTS", "BLGENRE_WORKSHOP")}
-
-
-def _start_build() -> None:
-    """Start ``make book``'s two steps in a child process (its output goes to a temporary log)."""
-    log = Path(tempfile.gettempdir()) / f"blgenre-book-build-{os.getpid()}.log"
-    jb = Path(sys.executable).with_name("jupyter-book")
-    script = (f'"{sys.executable}" -m blgenre.book.buildtools prepare && '
-              f'"{jb}" build . -W -n --keep-going --all')
-    handle = open(log, "w")
-    _BUILD.update(start=time.perf_counter(), log=log, handle=handle,
-                  proc=subprocess.Popen(["sh", "-c", script], cwd=PROJECT_ROOT, env=_book_env(),
-                                        stdout=handle, stderr=subprocess.STDOUT))
+def _standalone_chapter(item) -> str | None:
+    if getattr(item, "originalname", "") == "test_chapter_runs_alone":
+        return item.callspec.params["chapter"]
+    return None
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Start the book build at once, in the background, and run the tests that need it last.
+    """The tests that wait for the background work (:mod:`background`) run last."""
+    late = [item for item in items if BOOK_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or _standalone_chapter(item)]
+    items[:] = [item for item in items if item not in late] + late
 
-    The build runs chapters one after the other and much of it (Sphinx, the fastai model's
-    one-thread training, small chapters) keeps only one core busy; meanwhile every other test,
-    the standalone chapter runs among them, uses the rest of the machine.
-    """
-    needs = [item for item in items if BOOK_FIXTURES & set(getattr(item, "fixturenames", ()))]
-    items[:] = [item for item in items if item not in needs] + needs
+
+def pytest_collection_finish(session):
+    """Start the standalone chapter runs and the book build that the selected tests need, at
+    once, in the background; the other tests run meanwhile."""
+    from background import Background
+
+    chapters = [c for c in map(_standalone_chapter, session.items) if c]
+    book = any(_needs_build(item) for item in session.items)
     data = os.environ.get("BLGENRE_DATA")
-    if (any(_needs_build(item) for item in needs) and not config.option.collectonly
-            and data and (Path(data) / "train_valid.csv").is_file()):
-        _start_build()
+    if ((chapters or book) and not session.config.option.collectonly and data
+            and (Path(data) / "train_valid.csv").is_file()):
+        workdir = Path(tempfile.mkdtemp(prefix="blgenre-standalone-"))
+        _BACKGROUND.append(Background(chapters, book, data, workdir))
 
 
-def pytest_unconfigure(config):
-    proc = _BUILD.get("proc")
-    if proc is not None and proc.poll() is None:  # the session was interrupted
-        proc.terminate()
+def background():
+    """The session's background work (fails the test if it was never started: no data)."""
+    if not _BACKGROUND:
+        pytest.skip("BLGENRE_DATA does not point at the British Library data")
+    return _BACKGROUND[0]
 
 
 @pytest.fixture(scope="session")
 def built_book(real_data_session, measure) -> Path:
-    """The book, built once per test session as ``make book`` does; its HTML folder.
+    """The book built in workshop mode into ``_build/workshop/`` (see :mod:`background`); its HTML.
 
-    This executes every chapter whose cached result is stale, so afterwards ``artifacts/``
-    holds the book's real split, models and metrics. The build normally started in the
-    background when the tests were collected (see :func:`pytest_collection_modifyitems`).
+    Afterwards ``_build/workshop/artifacts/`` holds the build's split, models and metrics.
     """
-    if not _BUILD:
-        _start_build()
-    returncode = _BUILD["proc"].wait()
-    _BUILD["handle"].close()
-    measure(f"book build (-W, executing changed chapters; in the background beside the other "
-            f"tests): {time.perf_counter() - _BUILD['start']:.0f} s")
-    log = Path(_BUILD["log"]).read_text(errors="replace")
-    assert returncode == 0, "book build failed:\n" + log[-8000:]
-    return PROJECT_ROOT / "_build" / "html"
+    from background import BOOK_HTML
+
+    build = background().book.result()
+    seeded = ", seeded with the training chapters' standalone models" if build.seeded else ""
+    measure(f"book build (workshop mode, -W{seeded}; beside the other tests): "
+            f"{build.seconds:.0f} s")
+    assert build.returncode == 0, "book build failed:\n" + build.log[-8000:]
+    return BOOK_HTML
 
 
 @pytest.fixture(scope="session")
-def book_artifacts(request) -> Path:
-    """The book's ``artifacts/``: in CI the book is built first; elsewhere, as the checkout has it."""
-    if os.environ.get("CI"):
-        request.getfixturevalue("built_book")
-    return PROJECT_ROOT / "artifacts"
+def book_artifacts(built_book) -> Path:
+    """The test build's ``artifacts/`` (its split, its models, its Hub folders)."""
+    from background import BOOK_ARTIFACTS
+
+    return BOOK_ARTIFACTS

@@ -42,6 +42,17 @@ def book_html(request) -> Path:
     return Path(folder) if folder else request.getfixturevalue("built_book")
 
 
+@pytest.fixture
+def book_models(request, monkeypatch, book_html):
+    """``model_dir`` points at the models of the book that was built (for Python's answers)."""
+    from blgenre.paths import PROJECT_ROOT
+
+    folder = (PROJECT_ROOT / "artifacts" if os.environ.get("BLGENRE_TEST_BOOK_HTML")
+              else request.getfixturevalue("book_artifacts"))
+    monkeypatch.setenv("BLGENRE_ARTIFACTS", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def served(book_html):
     """The built book on a loopback HTTP server (any static host would do)."""
@@ -85,7 +96,7 @@ def test_titles(real_data_session) -> list[str]:
     return split.part("test")["title"].tolist()[:20]
 
 
-def test_book_page_classifies_titles_offline_like_python(book_html, demo, test_titles, measure):
+def test_book_page_classifies_titles_offline_like_python(book_models, demo, test_titles, measure):
     """The page's models against ONNX Runtime in Python with float32 weights. The baseline is
     float32 in both; the page's transformer is int8, whose integer kernels differ between
     WebAssembly and x86 (without AVX-512 VNNI, x86 multiplies int8 pairs in 16 bits, with
@@ -118,7 +129,7 @@ def test_book_page_classifies_titles_offline_like_python(book_html, demo, test_t
             f"(all {len(demo.info['names'])} models)")
 
 
-def test_browser_computes_what_python_computes(book_html, browser, test_titles, tmp_path):
+def test_browser_computes_what_python_computes(book_models, browser, test_titles, tmp_path):
     """The page's code with the float32 transformer (tokenizer, inputs, softmax) against ONNX
     Runtime in Python, on the same file: the same probabilities (<= 1e-3; in practice 1e-6)."""
     import shutil

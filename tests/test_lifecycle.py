@@ -72,6 +72,11 @@ def test_no_stamp_no_metrics_no_folder(real_split):
 
 
 def test_ensure_trains_then_reuses_then_retrains_for_another_split(real_split, monkeypatch):
+    from blgenre.models import baseline
+
+    # two grid points, not thirty: the lifecycle is under test here, not the search
+    monkeypatch.setattr(baseline, "GRID", {"C": [3.0, 30.0], "class_weight": [None],
+                                           "features": ["word"]})
     first = lifecycle.ensure("baseline")
     assert first.trained and "no usable saved model" in first.reason
     assert first.metrics["macro_f1"] > 0.6

@@ -61,8 +61,9 @@ def proba(pipe: Pipeline, titles: list[str], labels: list[str]) -> np.ndarray:
     return pipe.predict_proba(clean_titles(titles))[:, cols]
 
 
-def tune(train: pd.DataFrame, valid: pd.DataFrame, grid: dict = GRID) -> pd.DataFrame:
-    """Fit every grid point on ``train`` and score it on ``valid``; best (macro-F1) first."""
+def tune(train: pd.DataFrame, valid: pd.DataFrame, grid: dict | None = None) -> pd.DataFrame:
+    """Fit every grid point (default :data:`GRID`) on ``train``, score it on ``valid``; best first."""
+    grid = GRID if grid is None else grid
     rows = []
     labels = label_set(train["label"])
     for C, cw, feats in itertools.product(grid["C"], grid["class_weight"], grid["features"]):

@@ -104,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", nargs="+", default=list(registry.names()))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="JSON file to write (default: print it)")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows already in --out (e.g. other kinds at other sizes)")
     args = parser.parse_args(argv)
     models = {k: model_dir(k) for k in args.kinds}
     rows = collection_table(models, args.titles, artifacts_dir("bench_predict"), args.threads)
+    before = committed(args.out) if args.append and args.out else None
+    rows = (before["rows"] if before else []) + rows
     report = {"rows": rows, "hardware": runinfo.hardware(), "versions": runinfo.versions(),
               "threads": args.threads, "commit": runinfo.commit()}
     text = json.dumps(report, indent=2)
