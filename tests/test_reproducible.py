@@ -64,3 +64,53 @@ def test_fingerprints_compare_two_builds(tmp_path):
     assert table.loc["split.csv", "same bytes"] and not table.loc["hub/baseline/README.md", "same bytes"]
     assert reproduce.main([str(tmp_path / "one"), str(tmp_path / "two")]) == 1
     assert reproduce.main([str(tmp_path / "one"), str(tmp_path / "one")]) == 0
+
+
+SAVE_TWICE = r"""
+import pickle, sys, random
+random.seed(0)
+from pathlib import Path
+import torch, spacy
+from blgenre.models.stable_files import fixed_serialization_id, sorted_stop_words
+out = Path(sys.argv[1])
+torch.save({"w": torch.arange(6.0)}, out / "weights.pt")
+fixed_serialization_id(out / "weights.pt")
+nlp = spacy.blank("en")
+with sorted_stop_words():
+    (out / "nlp.pkl").write_bytes(pickle.dumps(nlp.vocab))
+"""
+
+
+def test_torch_files_and_spacy_stop_words_are_the_same_bytes_in_every_process(tmp_path):
+    """Two processes with different string hashing write the same bytes (fastai's model file
+    holds a spaCy vocabulary and is written by torch.save)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    for seed in ("1", "2"):
+        (tmp_path / seed).mkdir()
+        subprocess.run([sys.executable, "-c", SAVE_TWICE, str(tmp_path / seed)], check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+    for name in ("weights.pt", "nlp.pkl"):
+        assert sha256_file(tmp_path / "1" / name) == sha256_file(tmp_path / "2" / name), name
+    assert torch.load(tmp_path / "1" / "weights.pt")["w"].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_skops_file_has_no_addresses_or_times(tmp_artifacts, tmp_path):
+    import zipfile
+
+    books, _ = data.clean(make_rows())
+    model = baseline.BaselineModel.train_on_split(books.iloc[:80], books.iloc[80:100])
+    first = model.save(tmp_path / "one") / baseline.MODEL_FILE
+    time.sleep(1.1)
+    second = model.save(tmp_path / "two") / baseline.MODEL_FILE
+    assert sha256_file(first) == sha256_file(second)
+    with zipfile.ZipFile(first) as zf:
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        # renumbered in order of appearance, not memory addresses (twelve digits or more)
+        assert all(int(n[:-4]) < 10_000 for n in zf.namelist() if n.endswith(".npy"))
+    loaded = baseline.BaselineModel.load(tmp_path / "two")
+    titles = books["title"].tolist()[:5]
+    assert (loaded.predict_proba(titles) == model.predict_proba(titles)).all()
