@@ -181,16 +181,19 @@ class Background:
         with ThreadPoolExecutor(max_workers=jobs) as pool:  # the longer, later chapters first
             runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads), first[::-1])
             result |= {run.chapter: run for run in runs}
-            training = [c for c in first if trains_models(c)]
-            seed = (seed_artifacts({c: base / c / "colab" for c in first}, base / "seed")
-                    if training and all(result[c].returncode == 0 for c in training) else None)
-            book = None
-            if self.want_book:  # beside the later standalone runs, on one thread
-                book = pool.submit(build_book, data, seed, 1) if then else None
+        training = [c for c in first if trains_models(c)]
+        seed = (seed_artifacts({c: base / c / "colab" for c in first}, base / "seed")
+                if training and all(result[c].returncode == 0 for c in training) else None)
+        # then the book build (one thread) beside the other chapters' runs: one process more
+        # than cores, each on one thread, keeps both cores busy without threads waiting on
+        # each other
+        with ThreadPoolExecutor(max_workers=1) as solo:
+            book = solo.submit(build_book, data, seed, 1 if then else None) if self.want_book else None
             if then and seed is not None:
-                runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads, seed),
-                                then[::-1])
-                result |= {run.chapter: run for run in runs}
+                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                    runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads,
+                                                        seed), then[::-1])
+                    result |= {run.chapter: run for run in runs}
             self.standalone.set_result(result)
-            if self.want_book:
-                self.book.set_result(book.result() if book else build_book(data, seed))
+            if book is not None:
+                self.book.set_result(book.result())

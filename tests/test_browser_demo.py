@@ -96,7 +96,8 @@ def test_titles(real_data_session) -> list[str]:
     return split.part("test")["title"].tolist()[:20]
 
 
-def test_book_page_classifies_titles_offline_like_python(book_models, demo, test_titles, measure):
+def test_book_page_classifies_titles_offline_like_python(book_html, book_models, demo, test_titles,
+                                                         measure):
     """The page's models against ONNX Runtime in Python with float32 weights. The baseline is
     float32 in both; the page's transformer is int8, whose integer kernels differ between
     WebAssembly and x86 (without AVX-512 VNNI, x86 multiplies int8 pairs in 16 bits, with
@@ -129,7 +130,8 @@ def test_book_page_classifies_titles_offline_like_python(book_models, demo, test
             f"(all {len(demo.info['names'])} models)")
 
 
-def test_browser_computes_what_python_computes(book_models, browser, test_titles, tmp_path):
+def test_browser_computes_what_python_computes(book_html, book_models, browser, test_titles,
+                                               tmp_path):
     """The page's code with the float32 transformer (tokenizer, inputs, softmax) against ONNX
     Runtime in Python, on the same file: the same probabilities (<= 1e-3; in practice 1e-6)."""
     import shutil
