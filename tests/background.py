@@ -8,13 +8,14 @@ Two kinds of long work check the book as a whole:
 - **the book build**: ``jupyter-book build -W -n --keep-going --all``, every chapter executed.
 
 Nothing is trained twice. First the chapters that train a model (the ``chapter`` of each
-registered kind) and those that need none run alone from empty folders. Their workshop models
+registered kind) run alone from empty folders. Their workshop models
 (with the split, metrics and predictions) then seed both the standalone runs of the chapters that
 only *use* models, each in its own folder, and the test build of the book, which runs in workshop
 mode into ``_build/workshop/`` (its own ``artifacts/``): the lifecycle reuses the models there
 because split, mode, settings and version match, as it would for a reader who ran the training
-chapters first. ``make book`` still builds the published book with the full settings into
-``_build/html``; the tests never touch that, nor ``artifacts/``.
+chapters first. The chapters that need no model run alone beside them. ``make book`` still
+builds the published book with the full settings into ``_build/html``; the tests never touch
+that, nor ``artifacts/``.
 """
 
 from __future__ import annotations
@@ -173,27 +174,28 @@ class Background:
         jobs = standalone_jobs()
         threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
         base, data = self.workdir, self.data
-        first = [c for c in self.chapters if not uses_models(c)]
+        first = [c for c in self.chapters if not uses_models(c) and not trains_models(c)]
         then = [c for c in self.chapters if uses_models(c)]
-        if then or self.want_book:  # the chapters that train the models run first
-            first += [c for c in CHAPTERS if trains_models(c) and c not in first]
+        training = [c for c in CHAPTERS if trains_models(c)
+                    and (c in self.chapters or then or self.want_book)]
         result: dict[str, StandaloneRun] = {}
-        with ThreadPoolExecutor(max_workers=jobs) as pool:  # the longer, later chapters first
-            runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads), first[::-1])
+        with ThreadPoolExecutor(max_workers=jobs) as pool:  # the longest first
+            runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads),
+                            training[::-1])
             result |= {run.chapter: run for run in runs}
-        training = [c for c in first if trains_models(c)]
-        seed = (seed_artifacts({c: base / c / "colab" for c in first}, base / "seed")
+        seed = (seed_artifacts({c: base / c / "colab" for c in training}, base / "seed")
                 if training and all(result[c].returncode == 0 for c in training) else None)
         # then the book build (one thread) beside the other chapters' runs: one process more
         # than cores, each on one thread, keeps both cores busy without threads waiting on
         # each other
         with ThreadPoolExecutor(max_workers=1) as solo:
-            book = solo.submit(build_book, data, seed, 1 if then else None) if self.want_book else None
-            if then and seed is not None:
-                with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads,
-                                                        seed), then[::-1])
-                    result |= {run.chapter: run for run in runs}
+            book = (solo.submit(build_book, data, seed, 1 if first or then else None)
+                    if self.want_book else None)
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                later = first[::-1] + (then[::-1] if seed is not None else [])
+                runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads,
+                                                    seed if uses_models(c) else None), later)
+                result |= {run.chapter: run for run in runs}
             self.standalone.set_result(result)
             if book is not None:
                 self.book.set_result(book.result())
