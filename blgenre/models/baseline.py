@@ -23,7 +23,7 @@ from blgenre.data.text import clean_titles
 from blgenre.errors import ModelError
 from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
 from blgenre.models.lifecycle import checked_meta, label_set, model_labels, training_info, write_meta
-from blgenre.models.stable_files import canonical_skops
+from blgenre.models.stable_files import canonical_skops, forget_object_ids
 from blgenre.paths import model_dir
 
 MODEL_FILE = "model.skops"
@@ -129,6 +129,7 @@ class BaselineModel:
     def save(self, folder: str | Path | None = None, **info) -> Path:
         folder = Path(folder) if folder else model_dir(self.kind)
         folder.mkdir(parents=True, exist_ok=True)
+        forget_object_ids(self.pipe)
         sio.dump(self.pipe, folder / MODEL_FILE)
         canonical_skops(folder / MODEL_FILE)  # no memory addresses or times: the same bytes
         self.meta = write_meta(folder, self.kind, [MODEL_FILE],

@@ -39,7 +39,11 @@ from blgenre.models.fastai_training import (  # noqa: F401
     wt103_status,
     wt103_url,
 )
-from blgenre.models.stable_files import fixed_serialization_id, sorted_stop_words
+from blgenre.models.stable_files import (
+    fixed_serialization_id,
+    relative_learner_path,
+    sorted_stop_words,
+)
 from blgenre.paths import model_dir
 from blgenre.runinfo import stable
 
@@ -99,8 +103,9 @@ class FastaiModel:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in (folder / MODEL_FILE, folder / HISTORY_FILE):
             stale.unlink(missing_ok=True)
-        with _quiet(), sorted_stop_words():  # the same bytes from every run with these weights
-            self.learn.export(folder / MODEL_FILE)
+        # the same bytes from every run with these weights (blgenre.models.stable_files)
+        with _quiet(), sorted_stop_words(), relative_learner_path(self.learn):
+            self.learn.export(folder.resolve() / MODEL_FILE)
         fixed_serialization_id(folder / MODEL_FILE)
         # without its durations (they are in model.json): a hashed file, the same in every build
         (folder / HISTORY_FILE).write_text(json.dumps(stable(self.history.as_dict())))

@@ -5,7 +5,9 @@ Serves the reproducibility promise of the chapter 'Sharing data and keeping it s
 split give the same weights, yet the files differed, for three reasons found by comparing them:
 
 - ``skops.io.dump`` names each saved object by its memory address (``__id__`` in
-  ``schema.json``, and the ``.npy`` file names) and stamps the zip entries with the time;
+  ``schema.json``, and the ``.npy`` file names) and stamps the zip entries with the time, and
+  scikit-learn's TF-IDF keeps the address of its stop-word list;
+- fastai pickles the learner's path, a temporary training folder;
 - pickle writes a Python ``set`` in hash order, which changes from process to process (the
   stop words of the spaCy tokenizer inside fastai's model);
 - ``torch.save`` adds a random number to ``.data/serialization_id``.
@@ -21,6 +23,7 @@ import functools
 import gc
 import re
 import struct
+import warnings
 import zipfile
 import zlib
 from contextlib import contextmanager
@@ -60,6 +63,33 @@ class _SortedSet(set):
         return set, (sorted(self),)
 
 
+def forget_object_ids(estimator) -> None:
+    """Drop what scikit-learn caches under an object's memory address before saving.
+
+    ``TfidfVectorizer`` keeps ``id(stop_words)`` to skip re-checking its stop words; without
+    it the check simply runs again at the next fit or transform.
+    """
+    parts = [estimator, *getattr(estimator, "get_params", lambda deep: {})(deep=True).values()]
+    for part in parts:
+        if "_stop_words_id" in getattr(part, "__dict__", {}):
+            del part._stop_words_id
+
+
+@contextmanager
+def relative_learner_path(learn):
+    """While this is open, a fastai learner's ``path`` and its data loaders' (a temporary
+    training folder, which it would otherwise pickle as an absolute path) are ``.``."""
+    holders = [h for h in (learn, getattr(learn, "dls", None)) if hasattr(h, "path")]
+    before = [h.path for h in holders]
+    for holder in holders:
+        holder.path = Path(".")
+    try:
+        yield
+    finally:
+        for holder, path in zip(holders, before, strict=True):
+            holder.path = path
+
+
 @contextmanager
 def sorted_stop_words():
     """While this is open, spaCy's stop-word sets pickle in sorted order.
@@ -75,7 +105,10 @@ def sorted_stop_words():
         yield
         return
     swapped = []
-    for nlp in (o for o in gc.get_objects() if isinstance(o, Language)):
+    with warnings.catch_warnings():  # some objects warn when isinstance looks at them
+        warnings.simplefilter("ignore")
+        pipelines = [o for o in gc.get_objects() if isinstance(o, Language)]
+    for nlp in pipelines:
         for getter in nlp.vocab.lex_attr_getters.values():
             stops = getattr(getter, "keywords", {}).get("stops")
             if isinstance(getter, functools.partial) and type(stops) is set:
