@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from blgenre import runinfo
+from blgenre.paths import PROJECT_ROOT
 
 
 def synthetic_titles(n: int, path: str | Path, seed: int = 0) -> Path:
@@ -85,7 +86,7 @@ def collection_table(models: dict[str, Path], sizes: list[int], workdir: str | P
 
 
 #: Where the committed collection-scale measurement lives (made by :func:`main`, shown in the book).
-COMMITTED = Path(__file__).resolve().parents[2] / "benchmarks" / "collection.json"
+COMMITTED = PROJECT_ROOT / "benchmarks" / "collection.json"
 
 
 def committed(path: str | Path = COMMITTED) -> dict | None:

@@ -27,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 
 from blgenre.integrity import sha256_file
-from blgenre.runinfo import stable  # noqa: F401  (re-exported: what the shared copies leave out)
 
 #: The outputs two clean builds of one commit should give byte for byte (paths relative to
 #: ``artifacts/``; globs allowed). The transformer's weights are listed too: on one machine they
