@@ -139,6 +139,8 @@ def test_two_runs_give_the_same_numbers(trained, tmp_path, monkeypatch):
     titles = valid["title"].tolist()
     np.testing.assert_array_equal(again.predict_proba(titles), model.predict_proba(titles))
     assert again.history.epochs == model.history.epochs
+    # the same bytes too: no training folder, no wall-clock time of the run (stable_files)
+    assert read_meta(tmp_path / "again")["files"] == read_meta(folder)["files"]
 
 
 def test_offline_falls_back_to_titles_only(monkeypatch, tmp_path):

@@ -41,7 +41,7 @@ from blgenre.models.fastai_training import (  # noqa: F401
 )
 from blgenre.models.stable_files import (
     fixed_serialization_id,
-    relative_learner_path,
+    portable_learner,
     sorted_stop_words,
 )
 from blgenre.paths import model_dir
@@ -104,7 +104,7 @@ class FastaiModel:
         for stale in (folder / MODEL_FILE, folder / HISTORY_FILE):
             stale.unlink(missing_ok=True)
         # the same bytes from every run with these weights (blgenre.models.stable_files)
-        with _quiet(), sorted_stop_words(), relative_learner_path(self.learn):
+        with _quiet(), sorted_stop_words(), portable_learner(self.learn):
             self.learn.export(folder.resolve() / MODEL_FILE)
         fixed_serialization_id(folder / MODEL_FILE)
         # without its durations (they are in model.json): a hashed file, the same in every build

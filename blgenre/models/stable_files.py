@@ -2,12 +2,13 @@
 
 Serves the reproducibility promise of the chapter 'Sharing data and keeping it safe'
 (:mod:`blgenre.sharing.reproduce`). Two trainings of the baseline or the fastai model on one
-split give the same weights, yet the files differed, for three reasons found by comparing them:
+split give the same weights, yet the files differed, for these reasons found by comparing them:
 
 - ``skops.io.dump`` names each saved object by its memory address (``__id__`` in
   ``schema.json``, and the ``.npy`` file names) and stamps the zip entries with the time, and
   scikit-learn's TF-IDF keeps the address of its stop-word list;
-- fastai pickles the learner's path, a temporary training folder;
+- fastai pickles the learner's path, a temporary training folder, and the time its last
+  epoch began;
 - pickle writes a Python ``set`` in hash order, which changes from process to process (the
   stop words of the spaCy tokenizer inside fastai's model);
 - ``torch.save`` adds a random number to ``.data/serialization_id``.
@@ -76,18 +77,29 @@ def forget_object_ids(estimator) -> None:
 
 
 @contextmanager
-def relative_learner_path(learn):
-    """While this is open, a fastai learner's ``path`` and its data loaders' (a temporary
-    training folder, which it would otherwise pickle as an absolute path) are ``.``."""
+def portable_learner(learn):
+    """While this is open, a fastai learner holds nothing of the run that trained it.
+
+    Its ``path`` and its data loaders' (a temporary training folder, which it would otherwise
+    pickle as an absolute path) are ``.``; its recorder's ``start_epoch`` (the wall-clock time
+    the last epoch began) is 0 and its ``log`` (the last epoch's printed row, with its duration)
+    is empty. All are put back afterwards.
+    """
     holders = [h for h in (learn, getattr(learn, "dls", None)) if hasattr(h, "path")]
     before = [h.path for h in holders]
+    recorder = getattr(learn, "recorder", None)
+    clock = {k: getattr(recorder, k) for k in ("start_epoch", "log") if hasattr(recorder, k)}
     for holder in holders:
         holder.path = Path(".")
+    for key, value in clock.items():
+        setattr(recorder, key, type(value)() if key == "log" else 0.0)
     try:
         yield
     finally:
         for holder, path in zip(holders, before, strict=True):
             holder.path = path
+        for key, value in clock.items():
+            setattr(recorder, key, value)
 
 
 @contextmanager
