@@ -184,3 +184,54 @@ def test_wikitext_path_with_stand_in_weights(monkeypatch, tmp_path):
     stages = [e["stage"] for e in model.history.epochs]
     assert stages == ["frozen", "freeze_to(-1)", "unfreeze"]
     assert model.predict_proba(["A tale of Kent"]).shape == (1, 2)
+
+
+def test_direct_prediction_matches_fastai_get_preds(trained):
+    """fastai_fast skips fastai's data loader: it must compute what get_preds computes,
+    including for a title longer than the classifier's chunk (read alone)."""
+    from blgenre.models.fastai_config import _quiet
+
+    _, model, valid = trained
+    titles = valid["title"].tolist()[:20] + [" ".join(["the history of kent"] * 30)]
+    tokens = model._tokenize(titles)
+    assert max(len(t) for t in tokens) > model.learn.model[0].bptt
+    with _quiet(), model.learn.no_bar(), model.learn.no_logging():
+        probs = []
+        for toks in tokens:  # one title per batch: fastai adds no padding
+            dl = model.learn.dls.test_dl([toks], bs=1, num_workers=0)
+            probs.append(model.learn.get_preds(dl=dl)[0].numpy()[0])
+    vocab = list(model.learn.dls.vocab[1])
+    expected = np.array(probs)[:, [vocab.index(label) for label in model.labels]]
+    np.testing.assert_allclose(model.predict_proba(titles), expected, atol=1e-6)
+
+
+def test_int8_variant_is_checked_on_validation(trained):
+    folder, model, valid = trained
+    check = read_meta(folder)[fm.fastai_fast.CHECK_KEY]
+    assert check["split"] == "validation" and check["n_titles"] == len(valid)
+    assert check["passed"] == (check["label_agreement"] >= 0.995
+                               and check["macro_f1_loss"] <= 0.005)
+    loaded = load_model(folder)
+    fast = loaded.fast()
+    assert (fast.meta.get("variant") == "int8") == check["passed"]
+    int8 = loaded.variant("int8")
+    titles = valid["title"].tolist()
+    p, q = loaded.predict_proba(titles), int8.predict_proba(titles)
+    assert q.shape == p.shape and np.abs(p - q).max() < 0.2  # quantised, not another model
+    assert loaded.network is not int8.network  # the plain model is left as it was
+    np.testing.assert_allclose(loaded.predict_proba(titles), p)
+    loaded.meta[fm.fastai_fast.CHECK_KEY] = {**check, "passed": False}
+    assert loaded.fast() is loaded
+    with pytest.raises(ValueError, match="unknown variant"):
+        loaded.variant("bf16")
+
+
+def test_pipelined_blocks_give_the_same_answers(trained):
+    """predict_titles tokenises the next block in a second thread: same rows, same order."""
+    folder, _, valid = trained
+    loaded = load_model(folder)
+    titles = valid["title"].tolist()
+    out = predict_titles(loaded, titles, batch_size=5)  # several blocks, so the pipeline runs
+    assert out["title"].tolist() == titles
+    np.testing.assert_allclose(out[["prob_fiction", "prob_non_fiction"]].to_numpy(float),
+                               loaded.predict_proba(titles), atol=1e-6)

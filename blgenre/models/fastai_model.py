@@ -19,6 +19,7 @@ import pandas as pd
 from blgenre.data import LABELS
 from blgenre.data.text import clean_titles
 from blgenre.errors import ModelError
+from blgenre.models import fastai_fast
 from blgenre.models.fastai_config import (  # noqa: F401
     HISTORY_FILE,
     MODEL_FILE,
@@ -65,6 +66,8 @@ class FastaiModel:
         self.history = history or History()
         # fastai's Learner keeps per-call state (callbacks, progress bar): one caller at a time
         self._lock = threading.Lock()
+        self.network = None  # the torch module that predicts (an int8 copy for ``fast``)
+        self._index = None  # the vocabulary as token -> id (made on first use)
 
     @classmethod
     def run_settings(cls) -> dict:
@@ -168,35 +171,54 @@ class FastaiModel:
         empty sequence: a defined answer that carries no information (the CLI and
         :func:`blgenre.models.predict.predict_titles` leave blank titles unlabelled instead).
         """
-        texts = clean_titles(titles)
-        if not texts:
-            return np.empty((0, len(self.labels)))
-        # Tokenise the whole list in one spaCy pass (the training path), rather than one title
-        # at a time inside the data loader, which also tokenises every title twice (once to
-        # sort by length): five times faster, and the same tokens.
-        tokens = self._tokenize(texts)
-        # A title longer than the classifier's chunk (72 tokens) is read in several chunks, and
-        # fastai then pads the other titles of its batch by whole chunks, which changes their
-        # scores a little. So such titles (a handful in the catalogue) are scored one at a time,
-        # and every title gets the same answer whatever else is in its batch.
-        bptt = getattr(self.learn.model[0], "bptt", 72)
-        short = [i for i, t in enumerate(tokens) if len(t) <= bptt]
-        long = [i for i, t in enumerate(tokens) if len(t) > bptt]
-        probs = np.empty((len(tokens), len(self.labels)))
-        if short:
-            probs[short] = self._predict_tokens([tokens[i] for i in short], batch_size)
-        for i in long:
-            probs[i] = self._predict_tokens([tokens[i]], 1)[0]
-        return probs
+        return self.predict_prepared(self.prepare(titles), batch_size)
 
-    def _predict_tokens(self, tokens: list[list[str]], batch_size: int) -> np.ndarray:
-        with self._lock, _quiet(), _threads(self.threads), self.learn.no_bar(), \
-                self.learn.no_logging():
-            dl = self.learn.dls.test_dl(tokens, bs=batch_size, num_workers=0)
-            probs, _ = self.learn.get_preds(dl=dl, reorder=True)
+    def prepare(self, titles: list[str]) -> list[list[str]]:
+        """The cleaned titles' tokens: the first half of :meth:`predict_proba`, which
+        :func:`blgenre.models.predict.predict_blocks` runs beside the network's work."""
+        texts = clean_titles(titles)
+        # the whole list in one spaCy pass (the training path), not title by title
+        return self._tokenize(texts) if texts else []
+
+    def predict_prepared(self, tokens: list[list[str]], batch_size: int = 64) -> np.ndarray:
+        """The second half of :meth:`predict_proba`: probabilities for :meth:`prepare`'s tokens.
+
+        Numericalised, padded and run through the network without fastai's data loader
+        (:mod:`blgenre.models.fastai_fast`: the same numbers, in less time). A title longer
+        than the classifier's chunk is read alone, so every title gets the same answer
+        whatever else is in its batch.
+        """
+        if not tokens:
+            return np.empty((0, len(self.labels)))
+        if self._index is None:
+            self._index = fastai_fast.vocab_index(self.learn)
+        bptt = getattr(self.learn.model[0], "bptt", 72)
+        with self._lock, _quiet(), _threads(self.threads):
+            if self.network is None:
+                self.network = self.learn.model.eval()
+            probs = fastai_fast.predict_tokens(self.network, tokens, *self._index, bptt,
+                                               batch_size)
         vocab = list(self.learn.dls.vocab[1])
-        probs = probs.numpy().astype(float)[:, [vocab.index(label) for label in self.labels]]
+        probs = probs[:, [vocab.index(label) for label in self.labels]]
         return probs / probs.sum(axis=1, keepdims=True)
+
+    # ---- a cheaper CPU variant
+    def variant(self, name: str) -> FastaiModel:
+        """``plain`` (this model) or ``int8`` (LSTM and linear weights in 8-bit integers)."""
+        if name == "plain":
+            return self
+        if name != "int8":
+            raise ValueError(f"unknown variant {name!r}; expected 'plain' or 'int8'")
+        other = FastaiModel(self.learn, {**self.meta, "variant": name}, self.history)
+        other.network = fastai_fast.int8_network(self.learn.model)
+        return other
+
+    def fast(self) -> FastaiModel:
+        """The int8 variant if it passed its check on the validation split at training time
+        (:func:`blgenre.models.fastai_fast.int8_check`), else this model."""
+        if self.meta.get(fastai_fast.CHECK_KEY, {}).get("passed"):
+            return self.variant("int8")
+        return self
 
 
 def verdict(meta: dict, diff: float, n_languages: int, lm_titles: int, lm_tokens: int,

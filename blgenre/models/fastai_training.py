@@ -27,6 +27,7 @@ import pandas as pd
 from blgenre.data import LABELS
 from blgenre.data.text import clean_titles
 from blgenre.errors import ModelError
+from blgenre.models import fastai_fast
 from blgenre.models.fastai_config import (
     NAME,
     PRETRAINED_PATHS,
@@ -370,6 +371,8 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
         hardware=runinfo.hardware(),
         **(extra_meta or {}),
     )
+    # whether --fast may use the int8 variant (blgenre.models.fastai_fast)
+    model.meta[fastai_fast.CHECK_KEY] = fastai_fast.int8_check(model, valid)
     if folder is not None:
         model.save(folder)
     return model

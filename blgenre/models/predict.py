@@ -67,14 +67,39 @@ def predict_titles(model: Classifier, titles: list[str], batch_size: int = 256) 
     keep = [i for i, t in enumerate(cleaned) if t]
     keep.sort(key=lambda i: len(cleaned[i]))  # length-sorted: neural models pad less
     probs = np.full((len(cleaned), len(labels)), np.nan)
-    for start in range(0, len(keep), batch_size):
-        idx = keep[start:start + batch_size]
-        probs[idx] = model.predict_proba([cleaned[i] for i in idx])
+    blocks = [keep[start:start + batch_size] for start in range(0, len(keep), batch_size)]
+    for idx, block_probs in zip(blocks, predict_blocks(model, [[cleaned[i] for i in idx]
+                                                               for idx in blocks]), strict=True):
+        probs[idx] = block_probs
     known = ~np.isnan(probs[:, 0])
     best = np.where(known, np.nan_to_num(probs).argmax(axis=1), 0)
     label = np.where(known, np.asarray(labels, dtype=object)[best], "")
     columns = {f"prob_{slug(lab)}": probs[:, j] for j, lab in enumerate(labels)}
     return pd.DataFrame({"title": list(titles), "label": label, **columns})
+
+
+def predict_blocks(model: Classifier, blocks: list[list[str]]):
+    """``model.predict_proba`` of each block of titles, in order.
+
+    A model that splits its work into ``prepare`` (tokenising: Python, holding the interpreter
+    lock) and ``predict_prepared`` (the network: compiled code, releasing it) has the next
+    block prepared in a second thread while the current one is predicted, so that on a
+    two-core machine both cores work. The answers are the same as one block at a time.
+    """
+    prepare = getattr(model, "prepare", None)
+    if prepare is None or len(blocks) < 2:
+        for block in blocks:
+            yield model.predict_proba(block)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="blgenre-prepare") as pool:
+        pending = pool.submit(prepare, blocks[0])
+        for k in range(len(blocks)):
+            prepared = pending.result()
+            if k + 1 < len(blocks):
+                pending = pool.submit(prepare, blocks[k + 1])
+            yield model.predict_prepared(prepared)
 
 
 def faster(model: Classifier) -> Classifier:
