@@ -10,7 +10,6 @@ sha256 is verified before a session opens them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +57,9 @@ class OnnxTransformer:
 
     def __init__(self, path: str | Path, tokenizer, meta: dict, max_length: int,
                  batch_size: int = 64, variant_name: str = "onnx-int8",
-                 threads: int | None = None, streams: int = 1):
+                 threads: int | None = None):
         self.path = Path(path)
         self.session = session(self.path, threads)
-        self.streams = streams  # batches run at once (ORT sessions take concurrent runs)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.tokenizer = tokenizer
         self.meta = {**meta, "variant": variant_name}
@@ -94,7 +92,7 @@ class OnnxTransformer:
             return self.session.run(["logits"], feed)[0]
 
         return predict_batched(self.tokenizer, titles, run, self.max_length,
-                               batch_size or self.batch_size, sort, streams=self.streams)
+                               batch_size or self.batch_size, sort)
 
     def fast(self) -> OnnxTransformer:
         return self
@@ -124,9 +122,5 @@ def fast_variant(model) -> OnnxTransformer | None:
     for precision in ("int8", "fp32"):
         if checks.get(precision, {}).get("passed") and ONNX_FILES[precision] in record.get(
                 "files", {}):
-            # one single-threaded stream per core: on the book's two-core machine 12% more
-            # titles per second than one stream on two threads, with the same numbers
-            fast = OnnxTransformer.from_model(model, precision, threads=1)
-            fast.streams = os.cpu_count() or 1
-            return fast
+            return OnnxTransformer.from_model(model, precision)
     return None

@@ -84,15 +84,12 @@ def native_bf16() -> bool:
 
 
 def predict_batched(tokenizer, titles: list[str], run, max_length: int = MAX_LENGTH,
-                    batch_size: int = 64, sort: bool = True, n_labels: int = 2,
-                    streams: int = 1) -> np.ndarray:
+                    batch_size: int = 64, sort: bool = True, n_labels: int = 2) -> np.ndarray:
     """Softmax probabilities per title, in input order, from ``run(batch) -> logits``.
 
     ``batch`` maps the tokenizer's input names to int64 arrays padded to the batch's longest
     title. Titles are tokenised once and, with ``sort``, batched by length (less padding). Shared
-    by the PyTorch model and the ONNX Runtime one (:mod:`blgenre.models.onnx_runtime`). With
-    ``streams`` > 1, that many batches run at once in threads (for a ``run`` that releases
-    Python's interpreter lock and uses one core, such as a one-thread ONNX Runtime session).
+    by the PyTorch model and the ONNX Runtime one (:mod:`blgenre.models.onnx_runtime`).
     """
     titles = clean_titles(titles)
     out = np.zeros((len(titles), n_labels), dtype=np.float32)
@@ -103,8 +100,8 @@ def predict_batched(tokenizer, titles: list[str], run, max_length: int = MAX_LEN
     lengths = np.array([len(ids) for ids in enc["input_ids"]])
     order = np.argsort(lengths, kind="stable") if sort else np.arange(len(titles))
     pad_id = tokenizer.pad_token_id or 0
-
-    def padded(idx: np.ndarray) -> dict[str, np.ndarray]:
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
         width = int(lengths[idx].max())
         batch = {}
         for key in keys:
@@ -113,25 +110,10 @@ def predict_batched(tokenizer, titles: list[str], run, max_length: int = MAX_LEN
                 seq = enc[key][i]
                 arr[row, :len(seq)] = seq
             batch[key] = arr
-        return batch
-
-    def softmax(logits) -> np.ndarray:
-        logits = np.asarray(logits, dtype=np.float64)
+        logits = np.asarray(run(batch), dtype=np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
-
-    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-    if streams > 1 and len(batches) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=streams) as pool:
-            for idx, logits in zip(batches, pool.map(lambda i: run(padded(i)), batches),
-                                   strict=True):
-                out[idx] = softmax(logits)
-        return out
-    for idx in batches:
-        out[idx] = softmax(run(padded(idx)))
+        out[idx] = exp / exp.sum(axis=1, keepdims=True)
     return out
 
 
