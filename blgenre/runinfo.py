@@ -46,7 +46,8 @@ def is_volatile(key: str) -> bool:
     """Whether a ``model.json`` or metrics key holds a measurement of one build (a duration, the
     machine), not a property of the model: such keys are left out of every shared copy, so that
     two builds of one commit share the same bytes (:mod:`blgenre.sharing.reproduce`)."""
-    return key in ("seconds", "hardware") or key.endswith("_seconds")
+    return (key in ("seconds", "hardware") or key.startswith("seconds_")
+            or key.endswith(("_seconds", "_runtime", "_per_second")))  # (Trainer logs too)
 
 
 def stable(value):
