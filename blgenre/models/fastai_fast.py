@@ -15,9 +15,9 @@ what else is in its batch. Longer titles (a handful in a catalogue) are read one
 
 :func:`int8_network` is the ``--fast`` variant: the LSTM and linear layers with 8-bit integer
 weights (PyTorch dynamic quantisation). It is used only if it passed :func:`int8_check` on
-the validation split when the model was trained (at least :data:`MIN_AGREEMENT` of the
-labels kept and at most :data:`MAX_F1_LOSS` of macro-F1 lost, the rule of the transformer's
-ONNX int8 file).
+the validation split when the model was trained (at least ``MIN_INT8_AGREEMENT`` of the
+labels kept and at most ``MAX_F1_LOSS`` of macro-F1 lost: the rule, and the constants, of the
+transformer's ONNX int8 file, :func:`blgenre.models.onnx_export.verdict`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ import warnings
 
 import numpy as np
 
-MIN_AGREEMENT = 0.995
-MAX_F1_LOSS = 0.005
 #: the key of ``model.json`` that records the int8 check
 CHECK_KEY = "int8_check"
 
@@ -109,14 +107,17 @@ def int8_network(network):
         return quantize_dynamic(net, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8).eval()
 
 
-def int8_check(model, valid) -> dict:
+def int8_check(model, valid, reference: np.ndarray | None = None) -> dict:
     """How the int8 variant of a :class:`~blgenre.models.fastai_model.FastaiModel` follows the
-    model on the validation split (``valid``: ``title`` and ``label``), and whether it passed."""
+    model on the validation split (``valid``: ``title`` and ``label``), and whether it passed.
+    ``reference``: the model's own probabilities for ``valid``, if already computed."""
     from blgenre.evaluation.evaluate import macro_f1
+    from blgenre.models.onnx_export import verdict
 
     titles, truth = valid["title"].tolist(), valid["label"].to_numpy()
     labels = np.asarray(model.labels, dtype=object)
-    reference = model.predict_proba(titles)
+    if reference is None:
+        reference = model.predict_proba(titles)
     prob = model.variant("int8").predict_proba(titles)
     ref_pred, pred = labels[reference.argmax(axis=1)], labels[prob.argmax(axis=1)]
     f1_ref, f1 = (macro_f1(truth, p, list(labels)) for p in (ref_pred, pred))
@@ -125,9 +126,7 @@ def int8_check(model, valid) -> dict:
              "max_prob_diff": float(np.abs(prob - reference).max()) if len(titles) else 0.0,
              "macro_f1": float(f1), "macro_f1_original": float(f1_ref),
              "macro_f1_loss": float(f1_ref - f1)}
-    check["passed"] = bool(check["label_agreement"] >= MIN_AGREEMENT
-                           and check["macro_f1_loss"] <= MAX_F1_LOSS)
-    return check
+    return verdict(check, "int8")
 
 
 def ensure_int8_check(folder, valid=None) -> dict:
@@ -139,19 +138,17 @@ def ensure_int8_check(folder, valid=None) -> dict:
 
     from blgenre.models.lifecycle import META_FILE, load_model, read_meta
 
-    recorded = read_meta(folder).get(CHECK_KEY)
-    if recorded:
-        return recorded
+    meta = read_meta(folder)
+    if meta.get(CHECK_KEY):
+        return meta[CHECK_KEY]
     model = load_model(folder)
     if valid is None:
         from blgenre.data import split
 
         valid = split.part("valid")
     check = int8_check(model, valid)
-    path = Path(folder) / META_FILE
-    meta = json.loads(path.read_text(encoding="utf-8"))
     meta[CHECK_KEY] = check
-    path.write_text(json.dumps(meta, indent=2, default=str))
+    (Path(folder) / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     return check
 
 

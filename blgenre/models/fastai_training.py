@@ -372,7 +372,7 @@ def train_fastai(train: pd.DataFrame, valid: pd.DataFrame, lm_titles: list[str],
         **(extra_meta or {}),
     )
     # whether --fast may use the int8 variant (blgenre.models.fastai_fast)
-    model.meta[fastai_fast.CHECK_KEY] = fastai_fast.int8_check(model, valid)
+    model.meta[fastai_fast.CHECK_KEY] = fastai_fast.int8_check(model, valid, valid_prob)
     if folder is not None:
         model.save(folder)
     return model
