@@ -121,3 +121,17 @@ def test_every_kind_offers_the_lifecycle_verbs():
         for verb in ("run_settings", "train_on_split", "save", "load", "predict_proba",
                      "evaluation_extra"):
             assert callable(getattr(cls, verb, None)), f"{kind.name} lacks {verb}"
+
+
+def test_variants_are_registered_beside_their_gold_kind_but_not_shared():
+    gold = registry.names()
+    assert gold == ("baseline", "fastai", "transformer")
+    assert registry.variants_of("baseline") == ("baseline_weak", "baseline_distilled")
+    assert registry.variants_of("fastai") == ("fastai_weak", "fastai_distilled")
+    for name in registry.names(variants=True):
+        kind = registry.get(name)
+        if kind.variant_of:  # same files and loaders as the kind it varies
+            base = registry.get(kind.variant_of)
+            assert (kind.main_file, kind.pickled, kind.usage) == (base.main_file, base.pickled,
+                                                                  base.usage)
+            assert kind.model_class().kind == name

@@ -75,3 +75,77 @@ def test_guess_language():
     assert unlabelled.guess_language("Histoire de la ville et des environs") == "French"
     assert unlabelled.guess_language("The history of the parish") == "English"
     assert unlabelled.guess_language("1234") == "Unknown"
+
+
+def test_transformer_weak_starts_from_a_loadable_checkpoint(monkeypatch, real_data_session):
+    """The weak variant once passed the gold model's saved checkpoint *name* to ``fine_tune``,
+    which cannot be loaded offline (the offline copy is a local folder): it must start from the
+    checkpoint the gold model's run resolved, and the tokenizer must load from it."""
+    from blgenre.models import transformer_training, weak_variants
+
+    checkpoint = transformer_training.resolve_checkpoint()
+    monkeypatch.setattr(weak_variants, "_gold_meta", lambda _: {
+        "checkpoint": checkpoint.name, "hyperparameters": {"learning_rate": 1e-4, "max_epochs": 1}})
+    monkeypatch.setattr(weak_variants, "weak_frame", lambda *a, **k: pd.DataFrame(
+        {"title": ["A tale"], "label": ["Fiction"], "weight": [1.0], "id": ["x"]}))
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_fine_tune(*args, **kwargs):
+        seen.append(args[4])
+        raise Stop
+
+    monkeypatch.setattr(transformer_training, "fine_tune", fake_fine_tune)
+    train = split.part("train").head(20)
+    with pytest.raises(Stop):
+        weak_variants.TransformerWeakModel.train_on_split(train, split.part("valid").head(5))
+    assert transformer_training.load_tokenizer(seen[0])("A tale")["input_ids"]
+
+
+class _Teacher:
+    """A stand-in teacher: Fiction for titles with "tale" or "novel", by a margin."""
+
+    meta = {"labels": ["Fiction", "Non-fiction"]}
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict_proba(self, titles):
+        self.calls += 1
+        p = [0.97 if ("tale" in t.lower() or "novel" in t.lower()) else 0.4 for t in titles]
+        return [[x, 1 - x] for x in p]
+
+
+def test_teacher_labels_are_cached_and_thresholded(tmp_artifacts, monkeypatch, held_out):
+    from types import SimpleNamespace
+
+    from blgenre.models import lifecycle
+    from blgenre.weak import teacher
+
+    model = _Teacher()
+    monkeypatch.setattr(lifecycle, "ensure", lambda name: SimpleNamespace(model=model))
+    monkeypatch.setattr(teacher, "teacher_key", lambda *_: {"teacher": "stand-in"})
+    pool = pd.DataFrame({"id": ["a", "b", "c"],
+                         "title": ["A tale of two towns", "Report on drains", "Gedichte"]})
+    monkeypatch.setattr(teacher, "pool_sample", lambda: pool)
+    labels = teacher.teacher_labels()
+    assert labels["prob_fiction"].tolist() == [0.97, 0.4, 0.4]
+    teacher.teacher_labels()  # from the cache: the teacher is not asked again
+    assert model.calls == 1
+    confident = teacher.distilled_frame(0.9)
+    assert confident[["id", "label"]].values.tolist() == [["a", "Fiction"]]
+    everything = teacher.distilled_frame(0.5)
+    assert everything["label"].tolist() == ["Fiction", "Non-fiction", "Non-fiction"]
+    assert everything["weight"].round(2).tolist() == [0.97, 0.6, 0.6]
+
+
+def test_teacher_pool_has_no_held_out_book(held_out, monkeypatch):
+    from blgenre.weak import teacher
+
+    _assert_no_leak(teacher.pool_sample(), held_out)
+    monkeypatch.setenv("BLGENRE_WORKSHOP", "1")
+    sample = teacher.pool_sample()
+    assert len(sample) == teacher.WORKSHOP_POOL_TITLES
+    _assert_no_leak(sample, held_out)

@@ -9,10 +9,16 @@ audit calls *consistent* (whose crowdsourced answers fit the catalogue).
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
+
 import pandas as pd
 
 from blgenre.evaluation.compare import aligned, paired_bootstrap
 from blgenre.evaluation.evaluate import bootstrap_ci, macro_f1
+from blgenre.paths import PROJECT_ROOT
 
 
 def with_status(frame: pd.DataFrame) -> pd.DataFrame:
@@ -61,3 +67,108 @@ def all_comparisons(names: tuple[str, ...] | None = None) -> pd.DataFrame:
         if weak and len(available_models([gold, weak])) == 2:
             frames[gold] = comparison(gold, weak)
     return pd.concat(frames, names=["model"]) if frames else pd.DataFrame()
+
+
+#: Where the committed measurement of every gold-only model against its weak variant lives.
+COMMITTED = PROJECT_ROOT / "benchmarks" / "weak_variants.json"
+
+
+def measure(names: tuple[str, ...] | None = None) -> dict:
+    """Train (or reuse) every gold-only model and its variants, and compare them.
+
+    Per model: each variant's validation macro-F1 (where the choice between them is made) and
+    training time, and the test comparison of :func:`comparison`. The neural weak variants take
+    most of twenty minutes to train on two cores, which is why the book shows a committed run of
+    this (:data:`COMMITTED`) rather than training them at every build.
+    """
+    from blgenre import runinfo, settings
+    from blgenre.data import split
+    from blgenre.models import registry
+
+    rows = []
+    for gold in names or registry.names():
+        for weak in registry.variants_of(gold):
+            rows.append(_measure_pair(gold, weak))
+    return {"rows": rows, "mode": "workshop" if settings.workshop() else "full",
+            "split_sha256": split.split_info()["split_sha256"],
+            "hardware": runinfo.hardware(), "versions": runinfo.versions(),
+            "commit": runinfo.commit()}
+
+
+def _measure_pair(gold: str, weak: str) -> dict:
+    from blgenre.models import ensure
+
+    models = {n: ensure(n) for n in (gold, weak)}
+    table = comparison(gold, weak)
+    return {"model": gold, "variant": weak,
+            "valid_macro_f1": {n: models[n].model.meta.get("valid_macro_f1") for n in models},
+            "train_seconds": {n: _train_seconds(models[n].model.meta) for n in models},
+            "test": table.reset_index().to_dict(orient="records")}
+
+
+def _train_seconds(meta: dict) -> float | None:
+    seconds = meta.get("train_seconds", meta.get("seconds"))
+    return seconds.get("total") if isinstance(seconds, dict) else seconds
+
+
+def committed(path: str | Path = COMMITTED) -> dict | None:
+    """The committed :func:`measure` run (``benchmarks/weak_variants.json``), if present."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def valid_table(record: dict) -> pd.DataFrame:
+    """Validation macro-F1 and training time of each variant in a :func:`measure` record, and
+    which one the validation split picks."""
+    rows = []
+    for row in record["rows"]:
+        gold, weak = row["model"], row["variant"]
+        f1 = row["valid_macro_f1"]
+        rows.append({"model": gold, "variant": weak, "gold only (valid)": f1[gold],
+                     "variant (valid)": f1[weak],
+                     "validation picks": weak if f1[weak] > f1[gold] else gold,
+                     "seconds (gold only)": row["train_seconds"][gold],
+                     "seconds (variant)": row["train_seconds"][weak]})
+    return pd.DataFrame(rows).set_index(["model", "variant"]).round(3)
+
+
+def test_table(record: dict) -> pd.DataFrame:
+    """The test comparisons of a :func:`measure` record, one row per variant and record set."""
+    frames = {row["variant"]: pd.DataFrame(row["test"]).set_index("records")
+              for row in record["rows"]}
+    return pd.concat(frames, names=["variant"])
+
+
+def verdicts(record: dict) -> str:
+    """One sentence per variant of a :func:`measure` record: what validation picks, what the
+    test split then says (for the book's prose, so that no number in it is typed in)."""
+    picks, tests = valid_table(record), test_table(record)
+    out = []
+    for (gold, weak), row in picks.iterrows():
+        t = tests.loc[weak]
+        out.append(f"{weak} scores {row['variant (valid)']:.3f} on validation against "
+                   f"{row['gold only (valid)']:.3f} for {gold}, so validation picks "
+                   f"{row['validation picks']}; on the test split it differs by "
+                   f"{t.loc['all', 'difference']:+.3f} ({t.loc['all', 'difference 95% CI']}) "
+                   f"on all books and {t.loc['consistent', 'difference']:+.3f} "
+                   f"({t.loc['consistent', 'difference 95% CI']}) on consistent ones")
+    return "; ".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m blgenre.evaluation.gold_vs_weak",
+                                     description="Train every variant (weak labels, distillation) "
+                                     "and compare it with its gold-only model (validation and test).")
+    parser.add_argument("--out", default=None, help="JSON file to write (default: print it)")
+    args = parser.parse_args(argv)
+    text = json.dumps(measure(), indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

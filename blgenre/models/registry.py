@@ -40,6 +40,8 @@ class Kind:
     hub_files: str = ""
     #: how :mod:`blgenre.models.onnx_export` exports it: ``torch``, ``skl2onnx``, or "" (not)
     onnx: str = ""
+    #: for a variant (same files, other training data), the gold-only kind it varies
+    variant_of: str = ""
 
     def model_class(self):
         """The kind's class (imported on first use: torch is not loaded for the baseline)."""
@@ -76,12 +78,13 @@ def get(name: str) -> Kind:
 
 
 def names(variants: bool = False) -> tuple[str, ...]:
-    """Every registered kind, in training order; the weak-label variants only if ``variants``.
+    """Every registered kind, in training order; the variants only if ``variants``.
 
-    (Until the book decides which variant of each model it shares, the chapters that need
-    "the models" get the gold-only kinds; the weak variants are trained by their own chapter.)
+    The chapters that need "the models" get the gold-only kinds, which the book shares (the
+    validation split picked them over their variants, see the chapter 'Weak supervision'); the
+    variants are trained where the book compares them.
     """
-    return tuple(n for n in KINDS if variants or not n.endswith("_weak"))
+    return tuple(n for n, k in KINDS.items() if variants or not k.variant_of)
 
 
 register(Kind(
@@ -142,24 +145,39 @@ register(Kind(
 ))
 
 
-# Variants that learn from the unlabelled collection (chapter 'Weak supervision'): the same
-# files and loaders as their gold-only kinds, so the usage is theirs.
-def _weak_variant(gold: str, class_name: str, how: str) -> Kind:
+# Variants that learn from the unlabelled collection: the same files and loaders as their
+# gold-only kinds, so the usage is theirs. The weak-label ones are trained by the chapter 'Weak
+# supervision'; the distilled baseline, which learns from the transformer, by the transformer's.
+def _variant(gold: str, suffix: str, class_name: str, how: str,
+             chapter: tuple[str, str] = ("weak-supervision", "Weak supervision")) -> Kind:
     base = KINDS[gold]
     return register(Kind(
-        name=f"{gold}_weak", module="blgenre.models.weak_variants", class_name=class_name,
-        chapter="weak-supervision", chapter_title="Weak supervision",
-        description=f"{base.description}, trained on gold plus weak labels ({how})",
+        name=f"{gold}_{suffix}", module="blgenre.models.weak_variants", class_name=class_name,
+        chapter=chapter[0], chapter_title=chapter[1], description=f"{base.description}, {how}",
         library_name=base.library_name, main_file=base.main_file, pickled=base.pickled,
-        space_requirements=base.space_requirements, usage=base.usage))
+        space_requirements=base.space_requirements, usage=base.usage, variant_of=gold))
 
 
-_weak_variant("baseline", "BaselineWeakModel", "thresholded or weighted, chosen on validation")
-_weak_variant("fastai", "FastaiWeakModel",
-              "language model fine-tuned on the unlabelled collection as well")
-_weak_variant("transformer", "TransformerWeakModel", "confident weak labels")
+_variant("baseline", "weak", "BaselineWeakModel",
+         "trained on gold plus weak labels (thresholded or weighted, chosen on validation)")
+_variant("fastai", "weak", "FastaiWeakModel", "trained on gold plus weak labels (language model "
+         "fine-tuned on the unlabelled collection as well)")
+_variant("transformer", "weak", "TransformerWeakModel",
+         "trained on gold plus weak labels (confident weak labels)")
+_variant("baseline", "distilled", "BaselineDistilledModel",
+         "trained on gold labels plus the transformer's labels for the unlabelled collection "
+         "(distillation)", chapter=("transformer", KINDS["transformer"].chapter_title))
+_variant("fastai", "distilled", "FastaiDistilledModel",
+         "its classifier trained on gold labels plus the transformer's labels for a sample of the "
+         "unlabelled collection (distillation)",
+         chapter=("transformer", KINDS["transformer"].chapter_title))
 
 
 def weak_variant_of(name: str) -> str | None:
     """The weak-label variant of gold-only kind ``name``, if one is registered."""
     return f"{name}_weak" if f"{name}_weak" in KINDS else None
+
+
+def variants_of(name: str) -> tuple[str, ...]:
+    """Every registered variant of gold-only kind ``name`` (weak-label, distilled...)."""
+    return tuple(n for n, k in KINDS.items() if k.variant_of == name)

@@ -10,7 +10,13 @@ supervision*. Each variant subclasses its gold-only kind and only changes ``trai
   the training titles *plus every pool title*, for as many updates as the gold-only model gets;
   the classifier then trains on gold plus a sample of confident weak labels;
 - ``transformer_weak``: the gold-only model's learning rate and epochs, one run, on gold plus a
-  sample of confident weak labels (no search, to keep the build short).
+  sample of confident weak labels (no search, to keep the build short);
+- ``baseline_distilled``: the baseline on gold plus the *transformer's* labels for the pool
+  (distillation, :mod:`blgenre.weak.teacher`), thresholded or weighted as chosen on validation;
+- ``fastai_distilled``: the fastai model's classifier on gold plus a sample of them.
+
+The book builds train ``baseline_weak`` and ``baseline_distilled``; the neural variants take too
+long for a build and are measured by ``python -m blgenre.evaluation.gold_vs_weak``.
 
 The weak labels come from :func:`blgenre.weak.labels.weak_labels` (cached); no validation or test
 book is in the pool (:func:`blgenre.data.unlabelled.unlabelled_pool`).
@@ -31,10 +37,16 @@ from blgenre.models.transformer_model import TransformerModel
 #: weighting each weak label by its confidence (the same score as weight 1.0) and threshold 0.9
 #: with weight 1.0 (0.80 against 0.84).
 BASELINE_OPTIONS = ((0.5, 1.0), (0.5, 0.3), (0.9, 0.3))
+#: The same for the transformer's labels (distillation). Threshold 0.95 (with weight 1.0 or 0.3)
+#: and 0.8 with 0.3 were also measured once on validation, and scored lower than these.
+DISTIL_OPTIONS = ((0.5, 1.0), (0.5, 0.3), (0.9, 1.0))
 #: Weak titles added for the neural models, as a multiple of the gold training titles.
 WEAK_PER_GOLD = 1.0
 #: Confidence a weak label needs to be used by the neural models.
 NEURAL_THRESHOLD = 0.9
+#: Transformer-labelled titles the distilled fastai model adds, as a multiple of the gold ones
+#: (2 was the one setting tried: each multiple adds about two minutes of training on two cores).
+DISTIL_PER_GOLD = 2.0
 SEED = 0
 
 
@@ -47,6 +59,11 @@ def weak_frame(threshold: float, n: int | None = None, seed: int = SEED) -> pd.D
     keep = pool[(pool["weak_label"] != "") & (pool["confidence"] >= threshold)]
     frame = pd.DataFrame({"title": keep["title"], "label": keep["weak_label"],
                           "weight": keep["confidence"], "id": keep["id"]})
+    return sample_rows(frame, n, seed)
+
+
+def sample_rows(frame: pd.DataFrame, n: int | None, seed: int = SEED) -> pd.DataFrame:
+    """About ``n`` rows of ``frame``, keeping its labels' shares (all of them if ``n`` is None)."""
     if n is not None and len(frame) > n:
         frame = frame.groupby("label", group_keys=False).sample(
             frac=n / len(frame), random_state=seed)
@@ -71,12 +88,19 @@ class BaselineWeakModel(BaselineModel):
     """The baseline, trained on gold plus weak labels."""
 
     kind = "baseline_weak"
+    #: (threshold on the extra labels' confidence, weight of an extra title), tried on validation
+    options = BASELINE_OPTIONS
+
+    @staticmethod
+    def extra_rows(threshold: float) -> pd.DataFrame:
+        """The labelled pool titles this variant adds to the gold ones (``title``, ``label``)."""
+        return weak_frame(threshold)
 
     @classmethod
     def run_settings(cls) -> dict:
         from blgenre.weak.labels import VERSION
 
-        return {**super().run_settings(), "options": BASELINE_OPTIONS, "weak_version": VERSION}
+        return {**super().run_settings(), "options": cls.options, "weak_version": VERSION}
 
     @classmethod
     def train_on_split(cls, train: pd.DataFrame, valid: pd.DataFrame) -> BaselineWeakModel:
@@ -86,8 +110,8 @@ class BaselineWeakModel(BaselineModel):
         start = time.perf_counter()
         params = _gold_meta("baseline")["hyperparameters"]
         rows, best = [], None
-        for threshold, weight in BASELINE_OPTIONS:
-            data = with_weak(train, weak_frame(threshold), weight)
+        for threshold, weight in cls.options:
+            data = with_weak(train, cls.extra_rows(threshold), weight)
             pipe = fit_baseline(data, params, sample_weight=data["weight"])
             f1 = macro_f1(valid["label"], labels_from_proba(prob_fiction(pipe, valid["title"].tolist())))
             rows.append({"threshold": threshold, "weak_weight": str(weight),
@@ -98,6 +122,32 @@ class BaselineWeakModel(BaselineModel):
         return cls(pipe, {"kind": cls.kind, "hyperparameters": params, "weak": chosen,
                           "valid_macro_f1": f1, "n_train": len(train), "grid": rows,
                           "train_seconds": round(time.perf_counter() - start, 2)})
+
+
+class BaselineDistilledModel(BaselineWeakModel):
+    """The baseline, trained on gold labels plus the transformer's labels for the pool.
+
+    Distillation: the slow, accurate model labels the collection once; the fast one learns
+    from those labels (:mod:`blgenre.weak.teacher`). Threshold and weight are chosen on
+    validation, as for the weak labels.
+    """
+
+    kind = "baseline_distilled"
+    options = DISTIL_OPTIONS
+
+    @staticmethod
+    def extra_rows(threshold: float) -> pd.DataFrame:
+        from blgenre.weak.teacher import distilled_frame
+
+        return distilled_frame(threshold)
+
+    @classmethod
+    def run_settings(cls) -> dict:
+        from blgenre.weak import teacher
+
+        # the teacher's files: a retrained transformer gives other labels, so a new student
+        return {**BaselineModel.run_settings(), "options": cls.options,
+                "teacher": teacher.teacher_key()}
 
 
 class _NeuralWeak:
@@ -119,18 +169,24 @@ class TransformerWeakModel(_NeuralWeak, TransformerModel):
     @classmethod
     def train_on_split(cls, train: pd.DataFrame, valid: pd.DataFrame) -> TransformerWeakModel:
         from blgenre import settings
-        from blgenre.models.transformer_model import fine_tune
+        from blgenre.models.transformer_training import fine_tune, resolve_checkpoint
 
         gold = _gold_meta("transformer")
+        # the gold model's checkpoint, resolved the same way (its saved name alone cannot be
+        # loaded offline: the offline copy is a local folder)
+        checkpoint = resolve_checkpoint()
+        if checkpoint.name != gold.get("checkpoint"):
+            raise ValueError(f"the transformer was fine-tuned from {gold.get('checkpoint')}, "
+                             f"but this run would start from {checkpoint.name}")
         train = settings.sample_train(train)
         weak = weak_frame(NEURAL_THRESHOLD, n=int(WEAK_PER_GOLD * len(train)))
         data = with_weak(train, weak).sample(frac=1.0, random_state=SEED)
         hp = gold["hyperparameters"]
         run = fine_tune(data["title"].tolist(), data["label"].tolist(), valid["title"].tolist(),
-                        valid["label"].tolist(), gold.get("checkpoint"),
+                        valid["label"].tolist(), checkpoint,
                         learning_rate=hp["learning_rate"], epochs=int(hp["max_epochs"]),
                         run_name="weak")
-        meta = {"kind": cls.kind, "checkpoint": gold.get("checkpoint"),
+        meta = {"kind": cls.kind, "checkpoint": checkpoint.name,
                 "hyperparameters": {**hp, "epochs": run.best_epoch},
                 "valid_macro_f1": run.valid_macro_f1, "train_seconds": run.train_seconds,
                 "n_train": len(train), "n_weak": len(weak), "workshop": settings.workshop()}
@@ -163,6 +219,42 @@ class FastaiWeakModel(_NeuralWeak, FastaiModel):
                              extra_meta={"lm_sources": {**sources, "unlabelled pool": len(corpus)
                                                         - len(titles)},
                                          "n_weak": len(weak), "workshop": settings.workshop()})
+        return cls(model.learn, {**model.meta, "kind": cls.kind}, model.history)
+
+
+class FastaiDistilledModel(FastaiModel):
+    """ULMFiT as in its chapter, with the classifier trained on gold plus the transformer's labels.
+
+    Distillation for the fastai model (:mod:`blgenre.weak.teacher`): a stratified sample of
+    ``DISTIL_PER_GOLD`` times the gold training titles, from every pool title the transformer
+    labelled. The language model is the gold-only model's recipe.
+    """
+
+    kind = "fastai_distilled"
+
+    @classmethod
+    def run_settings(cls) -> dict:
+        from blgenre.weak import teacher
+
+        return {**super().run_settings(), "distil_per_gold": DISTIL_PER_GOLD,
+                "teacher": teacher.teacher_key()}
+
+    @classmethod
+    def train_on_split(cls, train: pd.DataFrame, valid: pd.DataFrame) -> FastaiDistilledModel:
+        from blgenre import settings
+        from blgenre.data import split
+        from blgenre.models.fastai_model import default_config, lm_corpus, train_fastai
+        from blgenre.weak.teacher import distilled_frame
+
+        cfg = default_config()
+        titles, sources = lm_corpus(max_titles=cfg.max_lm_titles, seed=cfg.seed,
+                                    pool_titles=cfg.lm_pool_titles)
+        taught = sample_rows(distilled_frame(0.5), int(DISTIL_PER_GOLD * len(train)))
+        data = with_weak(train, taught).sample(frac=1.0, random_state=SEED)
+        model = train_fastai(data, valid, titles, cfg,
+                             data_sha256=split.split_info()["split_sha256"],
+                             extra_meta={"lm_sources": sources, "n_taught": len(taught),
+                                         "workshop": settings.workshop()})
         return cls(model.learn, {**model.meta, "kind": cls.kind}, model.history)
 
 

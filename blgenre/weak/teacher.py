@@ -1,0 +1,97 @@
+"""The best model as a teacher: its answers for the unlabelled pool, for smaller models to learn.
+
+Serves distillation (chapter *Fine-tuning a transformer*, and
+:mod:`blgenre.models.weak_variants`). The weak labels of the chapter *Weak supervision* come
+mostly from the baseline's own confident predictions, so they cannot teach the baseline much.
+The transformer is the most accurate model in the book, but also the slowest: labelling the
+collection with it once, and letting the fast baseline learn from those labels, gives the
+collection-scale model some of what the transformer knows.
+
+The teacher reads the same pool as the weak labels (:func:`blgenre.data.unlabelled.unlabelled_pool`),
+from which every validation and test book was removed by id and by normalised title, so no
+held-out book is in what the students learn from. In workshop mode it reads a seeded sample
+(:data:`WORKSHOP_POOL_TITLES`), which keeps the chapter short.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from blgenre.data import LABELS
+from blgenre.paths import artifacts_dir
+from blgenre.seed import SEED
+
+#: The kind whose answers the students learn from.
+TEACHER = "transformer"
+#: Pool titles the teacher labels in workshop mode (the full pool has about 22,000).
+WORKSHOP_POOL_TITLES = 1_500
+#: Bump to recompute cached teacher labels after a change to how they are made.
+VERSION = 1
+BATCH = 512
+
+
+def teacher_key(teacher: str = TEACHER) -> dict:
+    """What the teacher's labels depend on: its saved files (none yet: ``None``), the mode and
+    :data:`VERSION`. Cached labels, and the students' reuse stamps, carry it."""
+    from blgenre import settings
+    from blgenre.errors import ModelError
+    from blgenre.models.lifecycle import read_meta
+    from blgenre.paths import model_dir
+
+    try:
+        files = read_meta(model_dir(teacher)).get("files")
+    except ModelError:
+        files = None
+    return {"teacher": teacher, "teacher_files": files,
+            "mode": "workshop" if settings.workshop() else "full", "version": VERSION}
+
+
+def pool_sample() -> pd.DataFrame:
+    """The unlabelled pool (``id``, ``title``), sampled with a seed in workshop mode."""
+    from blgenre import settings
+    from blgenre.data.unlabelled import unlabelled_pool
+
+    pool = unlabelled_pool()[["id", "title"]]
+    if settings.workshop() and len(pool) > WORKSHOP_POOL_TITLES:
+        pool = pool.sample(n=WORKSHOP_POOL_TITLES, random_state=SEED).sort_index()
+    return pool.reset_index(drop=True)
+
+
+def teacher_labels(teacher: str = TEACHER, refresh: bool = False) -> pd.DataFrame:
+    """The teacher's probability of Fiction for every pool title (``id``, ``title``,
+    ``prob_fiction``), cached in ``artifacts/weak/`` until the teacher's files change."""
+    from tqdm.auto import tqdm
+
+    from blgenre.models.lifecycle import ensure
+
+    model = ensure(teacher).model  # first, so that the cache key sees the files it will use
+    folder = artifacts_dir("weak")
+    csv, meta = folder / f"teacher_{teacher}.csv", folder / f"teacher_{teacher}.json"
+    key = teacher_key(teacher)
+    if not refresh and csv.is_file() and meta.is_file() and json.loads(meta.read_text()) == key:
+        return pd.read_csv(csv, dtype={"id": str, "title": str}, keep_default_na=False)
+    pool = pool_sample()
+    titles = pool["title"].tolist()
+    column = list(model.meta["labels"]).index(LABELS[0])
+    probs = [np.asarray(model.predict_proba(titles[i:i + BATCH]))[:, column]
+             for i in tqdm(range(0, len(titles), BATCH), desc=f"{teacher} labels the pool",
+                           unit="batch")]
+    out = pool.assign(prob_fiction=np.round(np.concatenate(probs), 6) if probs else [])
+    out.to_csv(csv, index=False)
+    meta.write_text(json.dumps(key, indent=2))
+    return out
+
+
+def distilled_frame(threshold: float, teacher: str = TEACHER) -> pd.DataFrame:
+    """Pool titles the teacher labels with at least ``threshold`` confidence, as training rows
+    (``title``, ``label``, ``weight`` = the teacher's confidence, ``id``)."""
+    labels = teacher_labels(teacher)
+    p = labels["prob_fiction"].to_numpy(dtype=float)
+    conf = np.maximum(p, 1 - p)
+    keep = conf >= threshold
+    return pd.DataFrame({"title": labels["title"][keep],
+                         "label": np.where(p[keep] >= 0.5, *LABELS),
+                         "weight": conf[keep], "id": labels["id"][keep]}).reset_index(drop=True)
