@@ -75,3 +75,26 @@ def commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+changes" if dirty else "")
+
+
+def write_report(report: dict, out: str | os.PathLike | None) -> None:
+    """Write a measurement too long for a book build (``benchmarks/*.json``) to ``out``, or
+    print it when ``out`` is None."""
+    import json
+    from pathlib import Path
+
+    text = json.dumps(report, indent=2)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+    else:
+        print(text)
+
+
+def read_report(path: str | os.PathLike) -> dict | None:
+    """A committed measurement written by :func:`write_report`, or ``None`` if there is none."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -10,12 +10,12 @@ audit calls *consistent* (whose crowdsourced answers fit the catalogue).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from blgenre import runinfo
 from blgenre.evaluation.compare import aligned, paired_bootstrap
 from blgenre.evaluation.evaluate import bootstrap_ci, macro_f1
 from blgenre.paths import PROJECT_ROOT
@@ -81,7 +81,7 @@ def measure(names: tuple[str, ...] | None = None) -> dict:
     most of twenty minutes to train on two cores, which is why the book shows a committed run of
     this (:data:`COMMITTED`) rather than training them at every build.
     """
-    from blgenre import runinfo, settings
+    from blgenre import settings
     from blgenre.data import split
     from blgenre.models import registry
 
@@ -113,8 +113,7 @@ def _train_seconds(meta: dict) -> float | None:
 
 def committed(path: str | Path = COMMITTED) -> dict | None:
     """The committed :func:`measure` run (``benchmarks/weak_variants.json``), if present."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
+    return runinfo.read_report(path)
 
 
 def valid_table(record: dict) -> pd.DataFrame:
@@ -161,12 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "and compare it with its gold-only model (validation and test).")
     parser.add_argument("--out", default=None, help="JSON file to write (default: print it)")
     args = parser.parse_args(argv)
-    text = json.dumps(measure(), indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
+    runinfo.write_report(measure(), args.out)
     return 0
 
 

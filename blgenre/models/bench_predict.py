@@ -15,7 +15,6 @@ On a shared CPU the numbers are a lower bound of what the machine can do.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -91,8 +90,7 @@ COMMITTED = PROJECT_ROOT / "benchmarks" / "collection.json"
 
 def committed(path: str | Path = COMMITTED) -> dict | None:
     """The committed collection-scale benchmark (``benchmarks/collection.json``), if present."""
-    path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
+    return runinfo.read_report(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,12 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = (before["rows"] if before else []) + rows
     report = {"rows": rows, "hardware": runinfo.hardware(), "versions": runinfo.versions(),
               "threads": args.threads, "commit": runinfo.commit()}
-    text = json.dumps(report, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    else:
-        print(text)
+    runinfo.write_report(report, args.out)
     return 0
 
 
