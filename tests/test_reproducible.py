@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+import pytest
 from conftest import make_rows
 
 from blgenre import data, runinfo
@@ -119,3 +120,16 @@ def test_skops_file_has_no_addresses_or_times(tmp_artifacts, tmp_path):
     loaded = baseline.BaselineModel.load(tmp_path / "two")
     titles = books["title"].tolist()[:5]
     assert (loaded.predict_proba(titles) == model.predict_proba(titles)).all()
+
+
+def test_reproduce_command_explains_bad_arguments(tmp_path, capsys):
+    from blgenre.sharing import reproduce
+
+    (tmp_path / "notes.txt").write_text("not json")
+    assert reproduce.main([str(tmp_path / "missing")]) == 2
+    assert reproduce.main([str(tmp_path / "notes.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "no such folder or file" in err[0] and "not a fingerprint" in err[1]
+    with pytest.raises(SystemExit) as info:  # argparse: --help prints usage and exits 0
+        reproduce.main(["--help"])
+    assert info.value.code == 0

@@ -58,15 +58,39 @@ def compare(first: dict[str, str], second: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _load(arg: str) -> dict[str, str]:
+    """Fingerprints of an ``artifacts/`` folder, or a JSON file written by an earlier run."""
+    path = Path(arg)
+    if path.is_dir():
+        return fingerprints(path)
+    if not path.is_file():
+        raise ValueError(f"{arg}: no such folder or file (give an artifacts/ folder or the JSON "
+                         "this command printed for one)")
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{arg}: not a fingerprint file (JSON printed by this command)") from None
+    if not isinstance(found, dict):
+        raise ValueError(f"{arg}: not a fingerprint file (JSON printed by this command)")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m blgenre.sharing.reproduce A [B]``: fingerprints of A, or A and B compared."""
-    args = sys.argv[1:] if argv is None else argv
-    if not 1 <= len(args) <= 2:
-        print("usage: python -m blgenre.sharing.reproduce ARTIFACTS [OTHER_ARTIFACTS]",
-              file=sys.stderr)
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m blgenre.sharing.reproduce",
+        description="sha256 of a build's reproducible outputs, or two builds compared "
+                    "(exit code 1 if any output differs).")
+    parser.add_argument("first", help="an artifacts/ folder, or the JSON printed for one")
+    parser.add_argument("second", nargs="?", help="another build's, to compare with the first")
+    args = parser.parse_args(argv)
+    try:
+        prints = [_load(a) for a in (args.first, args.second) if a is not None]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    prints = [fingerprints(a) if Path(a).is_dir() else json.loads(Path(a).read_text())
-              for a in args]
     if len(prints) == 1:
         print(json.dumps(prints[0], indent=2))
         return 0
