@@ -37,15 +37,17 @@ from blgenre.models.transformer_model import TransformerModel
 #: weighting each weak label by its confidence (the same score as weight 1.0) and threshold 0.9
 #: with weight 1.0 (0.80 against 0.84).
 BASELINE_OPTIONS = ((0.5, 1.0), (0.5, 0.3), (0.9, 0.3))
-#: The same for the transformer's labels (distillation). Threshold 0.95 (with weight 1.0 or 0.3)
-#: and 0.8 with 0.3 were also measured once on validation, and scored lower than these.
+#: The same for the transformer's labels (distillation). Thresholds 0.8 and 0.95 (each with
+#: weight 1.0 and 0.3) were also measured once on validation, with the transformer's int8 copy
+#: as the teacher: none scored above threshold 0.5 with weight 1.0.
 DISTIL_OPTIONS = ((0.5, 1.0), (0.5, 0.3), (0.9, 1.0))
 #: Weak titles added for the neural models, as a multiple of the gold training titles.
 WEAK_PER_GOLD = 1.0
 #: Confidence a weak label needs to be used by the neural models.
 NEURAL_THRESHOLD = 0.9
 #: Transformer-labelled titles the distilled fastai model adds, as a multiple of the gold ones
-#: (2 was the one setting tried: each multiple adds about two minutes of training on two cores).
+#: (2 was the one setting tried: each multiple adds about a minute and a half of training on
+#: two cores).
 DISTIL_PER_GOLD = 2.0
 SEED = 0
 
