@@ -235,3 +235,22 @@ def test_pipelined_blocks_give_the_same_answers(trained):
     assert out["title"].tolist() == titles
     np.testing.assert_allclose(out[["prob_fiction", "prob_non_fiction"]].to_numpy(float),
                                loaded.predict_proba(titles), atol=1e-6)
+
+
+def test_wt103_reason_is_the_same_in_every_build(monkeypatch, tmp_path):
+    """The reason goes into model.json and the Hub card: no time taken, no machine's path."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    calls = iter([0.0, 0.15])
+
+    def unreachable(*args, **kwargs):
+        time.sleep(next(calls))
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setenv("FASTAI_HOME", str(tmp_path))
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    first, second = ft.wt103_status(timeout=3.0), ft.wt103_status(timeout=3.0)
+    assert first == second and first[0] is False
+    assert str(tmp_path) not in first[1]
