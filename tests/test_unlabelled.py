@@ -134,6 +134,13 @@ def test_teacher_labels_are_cached_and_thresholded(tmp_artifacts, monkeypatch, h
     assert labels["prob_fiction"].tolist() == [0.97, 0.4, 0.4]
     teacher.teacher_labels()  # from the cache: the teacher is not asked again
     assert model.calls == 1
+
+    def no_loading(name):
+        raise AssertionError("a current teacher's cached labels need no model loaded")
+
+    monkeypatch.setattr(lifecycle, "reuse_verdict", lambda name: (True, "current"))
+    monkeypatch.setattr(lifecycle, "ensure", no_loading)
+    assert teacher.teacher_labels()["prob_fiction"].tolist() == [0.97, 0.4, 0.4]
     confident = teacher.distilled_frame(0.9)
     assert confident[["id", "label"]].values.tolist() == [["a", "Fiction"]]
     everything = teacher.distilled_frame(0.5)

@@ -66,14 +66,21 @@ def teacher_labels(teacher: str = TEACHER, refresh: bool = False) -> pd.DataFram
     ``prob_fiction``), cached in ``artifacts/weak/`` until the teacher's files change."""
     from tqdm.auto import tqdm
 
-    from blgenre.models.lifecycle import ensure
+    from blgenre.models.lifecycle import ensure, reuse_verdict
 
-    model = ensure(teacher).model  # first, so that the cache key sees the files it will use
     folder = artifacts_dir("weak")
     csv, meta = folder / f"teacher_{teacher}.csv", folder / f"teacher_{teacher}.json"
+    # labels cached from a teacher that is still current: no need to load it (each option a
+    # student tries asks for the labels again)
+    if not refresh and reuse_verdict(teacher)[0]:
+        cached = _cached(csv, meta, teacher_key(teacher))
+        if cached is not None:
+            return cached
+    model = ensure(teacher).model  # first, so that the key below sees the files it will use
     key = teacher_key(teacher)
-    if not refresh and csv.is_file() and meta.is_file() and json.loads(meta.read_text()) == key:
-        return pd.read_csv(csv, dtype={"id": str, "title": str}, keep_default_na=False)
+    cached = None if refresh else _cached(csv, meta, key)
+    if cached is not None:
+        return cached
     pool = pool_sample()
     titles = pool["title"].tolist()
     column = list(model.meta["labels"]).index(LABELS[0])
@@ -84,6 +91,13 @@ def teacher_labels(teacher: str = TEACHER, refresh: bool = False) -> pd.DataFram
     out.to_csv(csv, index=False)
     meta.write_text(json.dumps(key, indent=2))
     return out
+
+
+def _cached(csv, meta, key: dict) -> pd.DataFrame | None:
+    """The cached labels if they were made under ``key``, else ``None``."""
+    if csv.is_file() and meta.is_file() and json.loads(meta.read_text()) == key:
+        return pd.read_csv(csv, dtype={"id": str, "title": str}, keep_default_na=False)
+    return None
 
 
 def distilled_frame(threshold: float, teacher: str = TEACHER) -> pd.DataFrame:
