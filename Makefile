@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 BOOK_FLAGS := -W -n --keep-going --all
+UV_VERSION := 0.13.9
 
 .PHONY: install book test lint clean browser notebooks
 
@@ -23,7 +24,15 @@ $(NPM_STAMP): package.json package-lock.json
 
 $(STAMP): requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r requirements.txt -e .
+	# uv installs the pinned set in about 25 s where pip takes about 3.5 min on 2 cores. It does
+	# not read pip's configuration, so blgenre/book/uvargs.py passes pip's package sources on
+	# (local wheels, mirrors, constraints). Where uv cannot be installed, pip does the same job.
+	if $(BIN)/pip install --quiet uv==$(UV_VERSION); then \
+	  $(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt -e . \
+	    $$($(BIN)/python blgenre/book/uvargs.py $(BIN)/pip); \
+	else \
+	  $(BIN)/pip install --quiet -r requirements.txt -e .; \
+	fi
 	# fastai pulls in torchvision, whose wheel does not load beside the CPU torch 2.13.0
 	# ("operator torchvision::nms does not exist") and makes `import transformers` fail.
 	# Nothing in the book needs it, so remove it. (`pip check` then complains: expected.)

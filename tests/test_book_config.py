@@ -11,6 +11,7 @@ import importlib.machinery
 import shutil
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import yaml
@@ -156,3 +157,41 @@ def test_setup_cell_installs_the_package_from_the_configured_url(monkeypatch):
     monkeypatch.setitem(sys.modules, "blgenre", None)  # as in a fresh Colab runtime
     shell = _run_setup_cell(monkeypatch, colab=True, torch="gpu")
     assert shell.magics == [f'%pip install --quiet "blgenre @ git+{OLD}"']
+
+
+# ------------------------------------------------------------ make install: pip's sources for uv
+def test_uv_gets_the_package_sources_pip_is_configured_with():
+    from blgenre.book.uvargs import parse
+
+    listing = ("\n".join([":env:.cert='/etc/ssl/certs/ca.crt'", ":env:.find-links='/opt/wheels'",
+                          "global.constraint='/etc/pip/constraints.txt'",
+                          "global.extra-index-url='file:///a/simple file:///b/simple'",
+                          "global.find-links='/opt/wheels'", "global.timeout='60'"]))
+    assert parse(listing) == [
+        "--find-links", "/opt/wheels", "--constraint", "/etc/pip/constraints.txt",
+        "--extra-index-url", "file:///a/simple", "--extra-index-url", "file:///b/simple",
+        "--index-strategy", "unsafe-best-match"]  # pip's rule across indexes, which the pins need
+    assert parse("global.no-index='true'\nglobal.index-url='https://m/simple'") == [
+        "--no-index", "--index-url", "https://m/simple"]
+    assert parse("") == []
+
+
+def test_uvargs_runs_before_the_package_is_installed():
+    """The Makefile runs it by path with the venv's Python before ``-e .``: standard library only."""
+    import ast
+    import subprocess
+
+    from blgenre.book import uvargs
+
+    path = PROJECT_ROOT / "blgenre" / "book" / "uvargs.py"
+    tree = ast.parse(path.read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+    pip = shutil.which("pip", path=str(Path(sys.executable).parent)) or "pip"
+    proc = subprocess.run([sys.executable, str(path), pip], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    known = {*uvargs.OPTIONS.values(), *uvargs.FLAGS.values(), uvargs.PIP_STRATEGY[0]}
+    assert {arg for arg in proc.stdout.split() if arg.startswith("--")} <= known, proc.stdout
