@@ -149,16 +149,20 @@ def build_book(data: str, seed: Path | None, threads: int | None = None) -> Book
 
 
 class Background:
-    """The standalone runs of ``chapters`` and (if ``book``) the book build, in a thread.
+    """The standalone runs of ``chapters`` and (if ``book``) the book build, in a thread; the
+    training chapters' runs also when only their models (``seed``) are wanted.
 
     Started once per test session (``conftest.pytest_collection_modifyitems``); the fixtures
     wait for :attr:`standalone` and :attr:`book`.
     """
 
-    def __init__(self, chapters: list[str], book: bool, data: str, workdir: Path):
+    def __init__(self, chapters: list[str], book: bool, data: str, workdir: Path,
+                 seed: bool = False):
         self.standalone: Future = Future()
         self.book: Future = Future()
+        self.seed: Future = Future()  # the training chapters' models, before the book is built
         self.chapters, self.want_book, self.data, self.workdir = chapters, book, data, workdir
+        self.want_seed = seed
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -166,7 +170,7 @@ class Background:
         try:
             self._work()
         except BaseException as exc:  # noqa: BLE001 - reported to whichever test waits
-            for future in (self.standalone, self.book):
+            for future in (self.standalone, self.book, self.seed):
                 if not future.done():
                     future.set_exception(exc)
 
@@ -177,7 +181,7 @@ class Background:
         first = [c for c in self.chapters if not uses_models(c) and not trains_models(c)]
         then = [c for c in self.chapters if uses_models(c)]
         training = [c for c in CHAPTERS if trains_models(c)
-                    and (c in self.chapters or then or self.want_book)]
+                    and (c in self.chapters or then or self.want_book or self.want_seed)]
         result: dict[str, StandaloneRun] = {}
         with ThreadPoolExecutor(max_workers=jobs) as pool:  # the longest first
             runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads),
@@ -185,6 +189,7 @@ class Background:
             result |= {run.chapter: run for run in runs}
         seed = (seed_artifacts({c: base / c / "colab" for c in training}, base / "seed")
                 if training and all(result[c].returncode == 0 for c in training) else None)
+        self.seed.set_result(seed)
         # then the book build (one thread) beside the other chapters' runs: one process more
         # than cores, each on one thread, keeps both cores busy without threads waiting on
         # each other

@@ -125,7 +125,7 @@ def browser():
 
 # ------------------------------------------------------- the long work, in the background
 #: Fixtures through which a test needs the test build of the book.
-BOOK_FIXTURES = {"built_book", "book_artifacts", "book_html"}
+BOOK_FIXTURES = {"built_book", "book_artifacts", "book_html", "seed_models"}
 _BACKGROUND: list = []
 
 
@@ -155,11 +155,12 @@ def pytest_collection_finish(session):
 
     chapters = [c for c in map(_standalone_chapter, session.items) if c]
     book = any(_needs_build(item) for item in session.items)
+    seed = any("seed_models" in getattr(item, "fixturenames", ()) for item in session.items)
     data = os.environ.get("BLGENRE_DATA")
-    if ((chapters or book) and not session.config.option.collectonly and data
+    if ((chapters or book or seed) and not session.config.option.collectonly and data
             and (Path(data) / "train_valid.csv").is_file()):
         workdir = Path(tempfile.mkdtemp(prefix="blgenre-standalone-"))
-        _BACKGROUND.append(Background(chapters, book, data, workdir))
+        _BACKGROUND.append(Background(chapters, book, data, workdir, seed))
 
 
 def background():
@@ -183,6 +184,22 @@ def built_book(real_data_session, measure) -> Path:
             f"{build.seconds:.0f} s")
     assert build.returncode == 0, "book build failed:\n" + build.log[-8000:]
     return BOOK_HTML
+
+
+@pytest.fixture(scope="session")
+def seed_models(real_data_session, tmp_path_factory) -> Path:
+    """A copy of the workshop models the book build starts from (``artifacts/models``).
+
+    They are the book's models (the build reuses them: ``test_book`` checks), ready before the
+    book is built, so the tests that only need trained models run while it builds. A copy: the
+    background still reads the seed, and loading a model may add files to its folder.
+    """
+    import shutil
+
+    seed = background().seed.result()
+    if seed is None:
+        pytest.fail("a chapter that trains a model failed its standalone run (see test_notebooks)")
+    return Path(shutil.copytree(seed / "models", tmp_path_factory.mktemp("seed") / "models"))
 
 
 @pytest.fixture(scope="session")

@@ -342,9 +342,9 @@ def test_a_folder_of_the_wrong_kind_is_reported(saved_baseline, tmp_artifacts):
 
 # --------------------------------------------------------------------------- the book's models
 @pytest.fixture(scope="module")
-def book_models(book_artifacts):
-    """``artifacts/models`` holding the book's three real models (built first in CI)."""
-    root = book_artifacts / "models"
+def book_models(seed_models):
+    """The book's three real models (workshop mode), as the training chapters saved them."""
+    root = seed_models
     if not all((root / name / META_FILE).is_file() for name in registry.names()):
         if os.environ.get("CI"):
             pytest.fail(f"the book build left no models under {root}")

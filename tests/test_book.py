@@ -33,6 +33,19 @@ def test_every_chapter_built_and_executed(built_book, book_artifacts):
     assert (book_artifacts / "metrics" / "baseline.json").is_file()
 
 
+def test_the_book_reused_the_models_it_was_seeded_with(book_artifacts, seed_models):
+    """The app tests use the seed's models as "the book's models": true only if the build reused
+    them (same split, mode, settings and version) rather than training its own."""
+    from blgenre.models import read_meta, registry
+
+    for kind in map(registry.get, registry.names()):
+        built = read_meta(book_artifacts / "models" / kind.name)
+        seeded = read_meta(seed_models / kind.name)
+        assert built["files"][kind.main_file] == seeded["files"][kind.main_file], (
+            f"the book build retrained {kind.name}")
+        assert built["stamp"] == seeded["stamp"]
+
+
 def test_no_cdn_scripts(built_book):
     for page in toc_pages():
         text = (built_book / f"{page}.html").read_text()
