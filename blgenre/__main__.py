@@ -41,7 +41,7 @@ def _predict(args: argparse.Namespace) -> int:
     opts = Options(args.model, args.input, args.output, args.format, args.title_column,
                    args.id_column, args.marc_out, args.review_out, args.precision,
                    args.genre_source, args.batch_size, args.chunk_size, args.fast, args.resume,
-                   args.overwrite, False if args.quiet else None)
+                   args.overwrite, False if args.quiet else None, args.streams)
     try:
         counts = run_predict(opts)
     except KeyboardInterrupt:
@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="records read, predicted and written at a time (default 10000)")
     p.add_argument("--fast", action="store_true",
                    help="use the model's cheaper CPU variant where it has one (transformer)")
+    p.add_argument("--streams", type=int, default=None,
+                   help="prediction processes (default: 2 for fastai on a machine with 2 or more "
+                   "cores, else 1); the output is the same")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from the rows already written")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

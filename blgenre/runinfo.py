@@ -59,19 +59,25 @@ def stable(value):
     return value
 
 
-def commit() -> str:
+def commit(ignore: str | os.PathLike | None = None) -> str:
     """The checkout's git commit (12 hex digits, ``+changes`` if files differ from it), or
-    ``'unknown'`` outside a git checkout (an installed package): which code made a benchmark."""
+    ``'unknown'`` outside a git checkout (an installed package): which code made a benchmark.
+
+    ``ignore`` is the report being written: a run that adds to it (``--append``) would
+    otherwise call its own earlier output a change to the code.
+    """
     import subprocess
+    from pathlib import Path
 
     from blgenre.paths import PROJECT_ROOT
 
     try:
         head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
+        skip = [f":(exclude){Path(ignore).resolve()}"] if ignore else []
         dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True,
-                               check=True).stdout.strip()
+                                "--untracked-files=no", "--", ".", *skip], capture_output=True,
+                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+changes" if dirty else "")

@@ -130,6 +130,39 @@ def run_alone(chapter: str, folder: Path, data: str, threads: int | None = None,
                          proc.stdout + proc.stderr)
 
 
+def export_models(chapter: str, folder: Path, data: str, threads: int | None = None) -> None:
+    """The ONNX exports (and their checks) of the models ``chapter`` trained, into its folder.
+
+    Done once here, beside the other training runs, so that the seed carries them: otherwise
+    the book build, and the standalone runs of 'Inference at scale' and 'Demo apps', would each
+    export and check the transformer again (about 45 s each on one core).
+    """
+    from blgenre.models import registry
+
+    kinds = [k.name for k in map(registry.get, registry.names())
+             if k.onnx and k.chapter == chapter_label(chapter)]
+    if not kinds:
+        return
+    env = {**os.environ, "BLGENRE_ARTIFACTS": str(folder / "artifacts"), "BLGENRE_WORKSHOP": "1",
+           "BLGENRE_DATA": data, **thread_env(threads)}
+    code = ("from blgenre.models.onnx_export import ensure_onnx\n"
+            f"for name in {kinds!r}:\n    ensure_onnx(name)")
+    subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, check=True,
+                   capture_output=True, text=True)
+
+
+def train_alone(chapter: str, folder: Path, data: str, threads: int | None = None) -> StandaloneRun:
+    """:func:`run_alone` for a chapter that trains models, then :func:`export_models`."""
+    run = run_alone(chapter, folder, data, threads)
+    if run.returncode == 0:
+        try:
+            export_models(chapter, folder, data, threads)
+        except subprocess.CalledProcessError as exc:
+            return StandaloneRun(chapter, run.seconds, exc.returncode,
+                                 f"{run.log}\nONNX export after the run failed:\n{exc.stderr}")
+    return run
+
+
 def build_book(data: str, seed: Path | None, threads: int | None = None) -> BookBuild:
     """The book in workshop mode into :data:`BOOK_ROOT`, from nothing but ``seed`` (if given)."""
     shutil.rmtree(BOOK_ROOT, ignore_errors=True)
@@ -184,7 +217,7 @@ class Background:
                     and (c in self.chapters or then or self.want_book or self.want_seed)]
         result: dict[str, StandaloneRun] = {}
         with ThreadPoolExecutor(max_workers=jobs) as pool:  # the longest first
-            runs = pool.map(lambda c: run_alone(c, base / c / "colab", data, threads),
+            runs = pool.map(lambda c: train_alone(c, base / c / "colab", data, threads),
                             training[::-1])
             result |= {run.chapter: run for run in runs}
         seed = (seed_artifacts({c: base / c / "colab" for c in training}, base / "seed")

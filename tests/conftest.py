@@ -191,12 +191,18 @@ def seed_models(real_data_session, tmp_path_factory) -> Path:
     """A copy of the workshop models the book build starts from (``artifacts/models``).
 
     They are the book's models (the build reuses them: ``test_book`` checks), ready before the
-    book is built, so the tests that only need trained models run while it builds. A copy: the
+    book is built, so the tests that only need trained models run while it builds: once the
+    standalone runs are done, when the book build (one thread) leaves a core free. A copy: the
     background still reads the seed, and loading a model may add files to its folder.
     """
     import shutil
 
     seed = background().seed.result()
+    if background().want_book:
+        try:
+            background().standalone.result()
+        except Exception:  # noqa: BLE001 - reported by the standalone tests themselves
+            pass
     if seed is None:
         pytest.fail("a chapter that trains a model failed its standalone run (see test_notebooks)")
     return Path(shutil.copytree(seed / "models", tmp_path_factory.mktemp("seed") / "models"))

@@ -174,6 +174,9 @@ def test_uv_gets_the_package_sources_pip_is_configured_with():
     assert parse("global.no-index='true'\nglobal.index-url='https://m/simple'") == [
         "--no-index", "--index-url", "https://m/simple"]
     assert parse("") == []
+    # and the Makefile compiles bytecode as pip does (PYTHONDONTWRITEBYTECODE machines need it)
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    assert "uv pip install --quiet --compile-bytecode" in makefile
 
 
 def test_uvargs_runs_before_the_package_is_installed():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pymarc
 import pytest
 from conftest import FICTION, NONFICTION, WORDS
@@ -161,7 +162,8 @@ def test_resume_after_kill_gives_identical_output(own_model, tmp_path):
                    check=True, env=env)
     cut = tmp_path / "cut"
     cut.mkdir()
-    args = _cli(*common, "--output", cut / "p.csv", "--marc-out", cut / "m.xml")
+    # a worker process predicts every other chunk (as for fastai): same bytes, also resumed
+    args = _cli(*common, "--output", cut / "p.csv", "--marc-out", cut / "m.xml", "--streams", "2")
     rng = random.Random(int(time.time()))
     state = cut / "p.csv.partial.json"
     for _ in range(5):  # kill at a random point; retry if the run finished first
@@ -169,10 +171,12 @@ def test_resume_after_kill_gives_identical_output(own_model, tmp_path):
             leftover.unlink()
         target = rng.randint(1, 50) * 50
         proc = subprocess.Popen(args, env=env)
+        workers = []
         while proc.poll() is None:
             try:
                 if json.loads(state.read_text())["counts"]["records"] >= target:
                     time.sleep(rng.random() * 0.05)  # somewhere inside the next chunk
+                    workers = psutil.Process(proc.pid).children(recursive=True)
                     proc.send_signal(signal.SIGKILL)
                     break
             except (OSError, ValueError, KeyError):
@@ -182,6 +186,9 @@ def test_resume_after_kill_gives_identical_output(own_model, tmp_path):
         if proc.returncode == -signal.SIGKILL:
             break
     assert proc.returncode == -signal.SIGKILL, "the run always finished before it could be killed"
+    assert workers, "the run had no worker process"
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "the killed run's worker process outlived it"
     assert not (cut / "p.csv").exists() and (cut / "p.csv.partial").exists()
     subprocess.run([*args, "--resume"], check=True, env=env)
     for name in ("p.csv", "m.xml", "p-review.csv"):

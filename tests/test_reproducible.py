@@ -133,3 +133,27 @@ def test_reproduce_command_explains_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:  # argparse: --help prints usage and exits 0
         reproduce.main(["--help"])
     assert info.value.code == 0
+
+
+def test_commit_ignores_the_report_it_is_written_into(tmp_path, monkeypatch):
+    """``bench_predict --append`` adds to its own report: that is not a change to the code."""
+    import subprocess
+
+    import blgenre.paths
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "report.json").write_text("{}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    monkeypatch.setattr(blgenre.paths, "PROJECT_ROOT", tmp_path)
+    clean = runinfo.commit()
+    assert len(clean) == 12 and "+" not in clean
+    (tmp_path / "report.json").write_text('{"rows": []}\n')
+    assert runinfo.commit() == clean + "+changes"
+    assert runinfo.commit(ignore=tmp_path / "report.json") == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert runinfo.commit(ignore=tmp_path / "report.json") == clean + "+changes"

@@ -46,6 +46,7 @@ from blgenre.models.predict_io import (
     read_items,
     slug,
 )
+from blgenre.models.predict_streams import Worker, alternate, share_threads, streams_for
 
 CHUNK_SIZE = 10_000
 STATE_VERSION = 1
@@ -145,6 +146,7 @@ class Options:
     resume: bool = False
     overwrite: bool = False
     progress: bool | None = None  #: ``None``: a bar only when stderr is a terminal
+    streams: int | None = None  #: prediction processes; ``None``: the kind's own, cores permitting
 
     def outputs(self) -> dict[str, Path]:
         out = {"predictions": Path(self.output)}
@@ -238,6 +240,10 @@ def _csv_text(rows: list[list]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def titles_of(items: list) -> list[str]:
+    return [item.title or "" for item in items]
+
+
 def _prob(value: float) -> str:
     return "" if np.isnan(value) else f"{value:.6f}"
 
@@ -249,6 +255,8 @@ class Run:
         self.opts = opts
         self.state = state
         self.outputs = opts.outputs()
+        self.streams = streams_for(read_meta(opts.model)["kind"], opts.streams)
+        share_threads(self.streams)
         model = load_model(opts.model)
         self.model = faster(model) if opts.fast else model
         self.labels = model_labels(model.meta)
@@ -292,10 +300,13 @@ class Run:
             fh.close()
 
     # ---- one chunk
-    def chunk(self, items: list) -> None:
+    def predict(self, items: list) -> pd.DataFrame:
+        return predict_titles(self.model, titles_of(items), self.opts.batch_size)
+
+    def write(self, items: list, result: pd.DataFrame) -> None:
+        """The chunk's rows (and MARC records, review rows), then the state for ``--resume``."""
         c = self.counts
-        titles = [item.title or "" for item in items]
-        result = predict_titles(self.model, titles, self.opts.batch_size)
+        titles = titles_of(items)
         probs = result[[f"prob_{slug(lab)}" for lab in self.labels]].to_numpy()
         predicted = result["label"].tolist()
         known = ~np.isnan(probs[:, 0])
@@ -387,9 +398,12 @@ def run_predict(opts: Options) -> Counts:
     items = itertools.islice(items, done, None)
     run.open()
     bar = _progress(opts, fmt, done)
+    worker = Worker(opts.model, opts.fast, run.streams) if run.streams > 1 else None
+    chunks = iter(lambda: list(itertools.islice(items, opts.chunk_size)), [])
+    there = (lambda chunk: worker.submit(titles_of(chunk), opts.batch_size)) if worker else None
     try:
-        while chunk := list(itertools.islice(items, opts.chunk_size)):
-            run.chunk(chunk)
+        for chunk, result in alternate(chunks, run.predict, there):
+            run.write(chunk, result)
             bar.update(len(chunk))
         bar.close()
         if run.counts.classified == 0:
@@ -407,6 +421,9 @@ def run_predict(opts: Options) -> Counts:
         bar.close()
         run.discard()
         raise
+    finally:
+        if worker is not None:
+            worker.close()
     return run.counts
 
 

@@ -42,6 +42,9 @@ class Kind:
     onnx: str = ""
     #: for a variant (same files, other training data), the gold-only kind it varies
     variant_of: str = ""
+    #: processes ``predict`` runs on a machine with as many cores: 2 for a kind whose one
+    #: process keeps only one core busy (:mod:`blgenre.models.predict_streams`)
+    predict_streams: int = 1
 
     def model_class(self):
         """The kind's class (imported on first use: torch is not loaded for the baseline)."""
@@ -118,6 +121,7 @@ register(Kind(
     main_file="model.pkl",
     pickled=True,
     space_requirements=("torch", "fastai"),
+    predict_streams=2,  # tokenising in Python holds the interpreter lock: one core per process
     hub_files="blgenre.sharing.hub:fastai_hub_files",
     usage=("from fastai.learner import load_learner  # or huggingface_hub.from_pretrained_fastai\n"
            "learn = load_learner(folder / \"model.pkl\", cpu=True)\n"
@@ -155,7 +159,8 @@ def _variant(gold: str, suffix: str, class_name: str, how: str,
         name=f"{gold}_{suffix}", module="blgenre.models.weak_variants", class_name=class_name,
         chapter=chapter[0], chapter_title=chapter[1], description=f"{base.description}, {how}",
         library_name=base.library_name, main_file=base.main_file, pickled=base.pickled,
-        space_requirements=base.space_requirements, usage=base.usage, variant_of=gold))
+        space_requirements=base.space_requirements, usage=base.usage, variant_of=gold,
+        predict_streams=base.predict_streams))
 
 
 _variant("baseline", "weak", "BaselineWeakModel",
