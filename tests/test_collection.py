@@ -162,7 +162,7 @@ def test_resume_after_kill_gives_identical_output(own_model, tmp_path):
                    check=True, env=env)
     cut = tmp_path / "cut"
     cut.mkdir()
-    # a worker process predicts every other chunk (as for fastai): same bytes, also resumed
+    # a worker process predicts some of the chunks (as for fastai): same bytes, also resumed
     args = _cli(*common, "--output", cut / "p.csv", "--marc-out", cut / "m.xml", "--streams", "2")
     rng = random.Random(int(time.time()))
     state = cut / "p.csv.partial.json"

@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,6 @@ from blgenre.models import marc_out as catalogue
 from blgenre.models.lifecycle import Classifier, load_model, model_labels, read_meta
 from blgenre.models.predict_io import (
     SCRIPT_CAUTION,
-    check_output,
     count_records,
     detect_format,
     has_no_latin_letters,
@@ -46,10 +44,16 @@ from blgenre.models.predict_io import (
     read_items,
     slug,
 )
-from blgenre.models.predict_streams import Worker, alternate, share_threads, streams_for
-
-CHUNK_SIZE = 10_000
-STATE_VERSION = 1
+from blgenre.models.predict_options import (  # noqa: F401 - Options is this module's API too
+    CHUNK_SIZE,
+    Counts,
+    Options,
+    check_paths,
+    partial_path,
+    state_path,
+    write_state,
+)
+from blgenre.models.predict_streams import Worker, share_threads, spread, streams_for
 
 
 def output_columns(labels: list[str]) -> list[str]:
@@ -125,114 +129,6 @@ def model_identity(folder: str | Path) -> tuple[str, str]:
     return str(name), f"sha256:{digest[:12]}"
 
 
-# --------------------------------------------------------------------------- options and state
-@dataclass
-class Options:
-    """What one ``predict`` run was asked to do (kept in the state file for ``--resume``)."""
-
-    model: str
-    input: str
-    output: str
-    input_format: str = "auto"
-    title_column: str | None = None
-    id_column: str | None = None
-    marc_out: str | None = None
-    review_out: str | None = None
-    precision: float = catalogue.TARGET_PRECISION
-    genre_source: str = catalogue.GENRE_SOURCE
-    batch_size: int = 256
-    chunk_size: int = CHUNK_SIZE
-    fast: bool = False
-    resume: bool = False
-    overwrite: bool = False
-    progress: bool | None = None  #: ``None``: a bar only when stderr is a terminal
-    streams: int | None = None  #: prediction processes; ``None``: the kind's own, cores permitting
-
-    def outputs(self) -> dict[str, Path]:
-        out = {"predictions": Path(self.output)}
-        if self.marc_out:
-            out["marc"] = Path(self.marc_out)
-            out["review"] = Path(self.review_out) if self.review_out else \
-                Path(self.output).with_name(Path(self.output).stem + "-review.csv")
-        return out
-
-    def identity(self) -> dict:
-        """The settings a resumed run must share with the interrupted one."""
-        keys = ("model", "input_format", "title_column", "id_column", "marc_out", "precision",
-                "genre_source", "chunk_size", "fast")
-        return {k: getattr(self, k) for k in keys} | {"review": str(self.outputs().get("review"))}
-
-
-def partial_path(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")
-
-
-def state_path(opts: Options) -> Path:
-    return partial_path(Path(opts.output)).with_suffix(".partial.json")
-
-
-def _input_fingerprint(path: Path) -> dict:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-@dataclass
-class Counts:
-    """What happened to the records so far (saved with the state, printed at the end)."""
-
-    records: int = 0
-    classified: int = 0
-    no_title: int = 0
-    cut: int = 0
-    non_latin: int = 0
-    automatic: int = 0
-    review: int = 0
-    by_label: dict = field(default_factory=dict)
-
-
-def _write_state(opts: Options, counts: Counts, sizes: dict[str, int]) -> None:
-    path = state_path(opts)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"version": STATE_VERSION, "input": _input_fingerprint(
-        Path(opts.input)), "options": opts.identity(), "counts": asdict(counts),
-        "bytes": sizes}, indent=1))
-    os.replace(tmp, path)
-
-
-def check_paths(opts: Options) -> dict | None:
-    """Check every output path before any work; the saved state when resuming, else ``None``."""
-    src = Path(opts.input)
-    detect_format(src, opts.input_format)  # input exists and is a file
-    outputs = opts.outputs()
-    names = list(outputs.values())
-    for what, path in outputs.items():
-        check_output(path, [src, *[p for p in names if p is not path]], what)
-    if opts.marc_out:
-        catalogue.marc_kind(opts.marc_out)
-    state_file = state_path(opts)
-    partials = [partial_path(p) for p in names if partial_path(p).exists()]
-    if opts.resume and state_file.is_file():
-        state = json.loads(state_file.read_text())
-        if state.get("input") != _input_fingerprint(src):
-            raise InputError(f"{src}: the input changed since the interrupted run (size or "
-                             "modification time); start again with --overwrite")
-        if state.get("options") != opts.identity():
-            raise InputError(f"{opts.output}: the interrupted run used other settings "
-                             f"({state_file}); use them again, or start again with --overwrite")
-        return state
-    if not opts.overwrite:
-        if partials or state_file.exists():
-            left = partials[0] if partials else state_file
-            raise InputError(f"{opts.output}: an interrupted run left {left}; pass --resume to "
-                             "continue it or --overwrite to start again")
-        for path in names:
-            if path.exists():
-                raise InputError(f"{path}: already exists; pass --overwrite to replace it"
-                                 + ("" if opts.resume else " (or --resume to continue an "
-                                    "interrupted run)"))
-    return None
-
-
 # --------------------------------------------------------------------------- writing
 def _csv_text(rows: list[list]) -> bytes:
     buffer = io.StringIO()
@@ -257,6 +153,16 @@ class Run:
         self.outputs = opts.outputs()
         self.streams = streams_for(read_meta(opts.model)["kind"], opts.streams)
         share_threads(self.streams)
+        # the worker loads its copy of the model while this process loads its own
+        self.worker = Worker(opts.model, opts.fast, self.streams) if self.streams > 1 else None
+        try:
+            self._load(opts, state)
+        except BaseException:
+            if self.worker is not None:
+                self.worker.close()
+            raise
+
+    def _load(self, opts: Options, state: dict | None) -> None:
         model = load_model(opts.model)
         self.model = faster(model) if opts.fast else model
         self.labels = model_labels(model.meta)
@@ -354,7 +260,7 @@ class Run:
         if self.thresholds is not None:
             self.files["review"].write(_csv_text(review))
             self.files["marc"].write(b"".join(marc))
-        _write_state(self.opts, c, self.sizes())
+        write_state(self.opts, c, self.sizes())
 
     def finish(self) -> None:
         if self.marc_kind == "xml":
@@ -398,11 +304,11 @@ def run_predict(opts: Options) -> Counts:
     items = itertools.islice(items, done, None)
     run.open()
     bar = _progress(opts, fmt, done)
-    worker = Worker(opts.model, opts.fast, run.streams) if run.streams > 1 else None
     chunks = iter(lambda: list(itertools.islice(items, opts.chunk_size)), [])
+    worker = run.worker
     there = (lambda chunk: worker.submit(titles_of(chunk), opts.batch_size)) if worker else None
     try:
-        for chunk, result in alternate(chunks, run.predict, there):
+        for chunk, result in spread(chunks, run.predict, there):
             run.write(chunk, result)
             bar.update(len(chunk))
         bar.close()

@@ -3,11 +3,12 @@
 The fastai model spends much of its time tokenising in Python, which holds the interpreter lock,
 so one ``predict`` process keeps about one core busy however many torch threads it has
 (``benchmarks/collection.json``: 1.1 CPU-seconds per second on two cores). A second process with
-its own copy of the model predicts every other chunk while the first predicts the next one;
-the chunks are written in input order, so the output, and what ``--resume`` continues from, are
-byte for byte those of one process. It costs a second copy of the model in memory (about
-600 MB for fastai) and a few seconds to start, so it is used for the kinds that gain from it
-(``Kind.predict_streams``) and only on a machine with a core for each stream.
+its own copy of the model takes the next chunk whenever it is free while the first predicts
+the chunks in between (:func:`spread`). The chunks are written in input order, so the
+output, and what ``--resume`` continues from, are byte for byte those of one process. It
+costs a second copy of the model in memory (about 600 MB for fastai) and a few seconds to
+start, so it is used for the kinds that gain from it (``Kind.predict_streams``) and only on a
+machine with a core for each stream.
 
 The worker is *spawned*, not forked: forking a process that has already run torch's OpenMP
 threads can deadlock the child.
@@ -90,19 +91,30 @@ class Worker:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def alternate(chunks: Iterable[list], here: Callable[[list], pd.DataFrame],
-              there: Callable[[list], Future] | None) -> Iterator[tuple[list, pd.DataFrame]]:
-    """``(chunk, result)`` in input order, every other chunk predicted ``there`` (the worker)
-    while this process predicts the next one ``here``; all ``here`` without a worker."""
-    pending: tuple[list, Future] | None = None
+def spread(chunks: Iterable[list], here: Callable[[list], pd.DataFrame],
+           there: Callable[[list], Future] | None,
+           ahead: int = 4) -> Iterator[tuple[list, pd.DataFrame]]:
+    """``(chunk, result)`` in input order. The worker (``there``) takes the next chunk whenever
+    it is idle, and this process (``here``) predicts the chunks in between, so the faster of
+    the two does more of them; results wait, at most ``ahead`` chunks, until every earlier
+    chunk is done. Without a worker, every chunk is predicted here, one after another.
+    """
+    queue: list[tuple[list, Future | pd.DataFrame]] = []
+
+    def ready() -> Iterator[tuple[list, pd.DataFrame]]:
+        while queue and (not isinstance(queue[0][1], Future) or queue[0][1].done()):
+            chunk, result = queue.pop(0)
+            yield chunk, result.result() if isinstance(result, Future) else result
+
     for chunk in chunks:
-        if there is not None and pending is None:
-            pending = (chunk, there(chunk))
-            continue
-        result = here(chunk)
-        if pending is not None:
-            yield pending[0], pending[1].result()
-            pending = None
-        yield chunk, result
-    if pending is not None:
-        yield pending[0], pending[1].result()
+        busy = any(isinstance(r, Future) and not r.done() for _, r in queue)
+        if there is not None and not busy:
+            queue.append((chunk, there(chunk)))
+        else:
+            queue.append((chunk, here(chunk)))
+        yield from ready()
+        while len(queue) >= ahead:  # the worker is far behind: wait for it
+            queue[0][1].result()
+            yield from ready()
+    for chunk, result in queue:
+        yield chunk, result.result() if isinstance(result, Future) else result
