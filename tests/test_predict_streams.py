@@ -50,3 +50,15 @@ def test_streams_follow_the_registry_and_the_request(monkeypatch):
     assert streams_for("fastai", 1) == 1 and streams_for("baseline", 3) == 3
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert streams_for("fastai") == 1  # one core: a second process would only compete
+
+
+def test_the_first_chunk_is_predicted_here_while_the_worker_starts():
+    """A one-chunk input never waits for the worker; with two, the worker takes the second."""
+    with ThreadPoolExecutor(1) as pool:
+        def there(chunk):
+            return pool.submit(_result, chunk, "there")
+
+        one = list(spread(iter([["a"]]), lambda c: _result(c, "here"), there))
+        two = list(spread(iter([["a"], ["b"]]), lambda c: _result(c, "here"), there))
+    assert [r["where"].iat[0] for _, r in one] == ["here"]
+    assert [r["where"].iat[0] for _, r in two] == ["here", "there"]

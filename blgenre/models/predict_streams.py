@@ -94,27 +94,45 @@ class Worker:
 def spread(chunks: Iterable[list], here: Callable[[list], pd.DataFrame],
            there: Callable[[list], Future] | None,
            ahead: int = 4) -> Iterator[tuple[list, pd.DataFrame]]:
-    """``(chunk, result)`` in input order. The worker (``there``) takes the next chunk whenever
-    it is idle, and this process (``here``) predicts the chunks in between, so the faster of
-    the two does more of them; results wait, at most ``ahead`` chunks, until every earlier
-    chunk is done. Without a worker, every chunk is predicted here, one after another.
+    """``(chunk, result)`` in input order, predicted here and by the worker (``there``).
+
+    Each chunk is read one step ahead: before this process predicts a chunk, the one after it
+    goes to the worker if the worker is idle. So the first chunk is predicted here while the
+    worker is still starting (a one-chunk input never waits for it), and the faster of the two
+    does more of the chunks. Results wait, at most ``ahead`` chunks, until every earlier chunk
+    is done. Without a worker, every chunk is predicted here, one after another.
     """
-    queue: list[tuple[list, Future | pd.DataFrame]] = []
+    queue: list[list] = []  # [chunk, DataFrame | Future], in input order
+
+    def value(result):
+        return result.result() if isinstance(result, Future) else result
 
     def ready() -> Iterator[tuple[list, pd.DataFrame]]:
         while queue and (not isinstance(queue[0][1], Future) or queue[0][1].done()):
             chunk, result = queue.pop(0)
-            yield chunk, result.result() if isinstance(result, Future) else result
+            yield chunk, value(result)
 
+    def worker_idle() -> bool:
+        return not any(isinstance(r, Future) and not r.done() for _, r in queue)
+
+    held = None
     for chunk in chunks:
-        busy = any(isinstance(r, Future) and not r.done() for _, r in queue)
-        if there is not None and not busy:
-            queue.append((chunk, there(chunk)))
+        if held is None:
+            held = chunk
+            continue
+        entry = [held, None]
+        queue.append(entry)
+        if there is not None and worker_idle():
+            queue.append([chunk, there(chunk)])
+            held = None
         else:
-            queue.append((chunk, here(chunk)))
+            held = chunk
+        entry[1] = here(entry[0])
         yield from ready()
         while len(queue) >= ahead:  # the worker is far behind: wait for it
             queue[0][1].result()
             yield from ready()
+    if held is not None:
+        queue.append([held, here(held)])
     for chunk, result in queue:
-        yield chunk, result.result() if isinstance(result, Future) else result
+        yield chunk, value(result)
