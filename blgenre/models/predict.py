@@ -153,7 +153,8 @@ class Run:
         self.outputs = opts.outputs()
         self.streams = streams_for(read_meta(opts.model)["kind"], opts.streams)
         share_threads(self.streams)
-        # the worker loads its copy of the model while this process loads its own
+        # (its process starts with the first chunk it is given, while this process predicts
+        # the chunk before: a one-chunk input never starts it)
         self.worker = Worker(opts.model, opts.fast, self.streams) if self.streams > 1 else None
         try:
             self._load(opts, state)
