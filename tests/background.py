@@ -109,6 +109,12 @@ def thread_env(threads: int | None) -> dict[str, str]:
             "TOKENIZERS_PARALLELISM": "false"}
 
 
+def workshop_env(artifacts: Path, data: str, threads: int | None = None) -> dict[str, str]:
+    """The environment of a workshop-mode run writing into ``artifacts``."""
+    return {**os.environ, "BLGENRE_ARTIFACTS": str(artifacts), "BLGENRE_WORKSHOP": "1",
+            "BLGENRE_DATA": data, **thread_env(threads)}
+
+
 def run_alone(chapter: str, folder: Path, data: str, threads: int | None = None,
               seed: Path | None = None) -> StandaloneRun:
     """Execute one chapter's notebook in ``folder`` (empty but for the notebook), as Colab would.
@@ -119,8 +125,7 @@ def run_alone(chapter: str, folder: Path, data: str, threads: int | None = None,
     if seed is not None:
         shutil.copytree(seed, folder / "artifacts")
     shutil.copy(PROJECT_ROOT / "chapters" / f"{chapter}.ipynb", folder / f"{chapter}.ipynb")
-    env = {**os.environ, "BLGENRE_ARTIFACTS": str(folder / "artifacts"), "BLGENRE_WORKSHOP": "1",
-           "BLGENRE_DATA": data, **thread_env(threads)}
+    env = workshop_env(folder / "artifacts", data, threads)
     cmd = [sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
            "--ExecutePreprocessor.timeout=900", "--ExecutePreprocessor.kernel_name=python3",
            "--output", f"{chapter}.executed.ipynb", f"{chapter}.ipynb"]
@@ -143,8 +148,7 @@ def export_models(chapter: str, folder: Path, data: str, threads: int | None = N
              if k.onnx and k.chapter == chapter_label(chapter)]
     if not kinds:
         return
-    env = {**os.environ, "BLGENRE_ARTIFACTS": str(folder / "artifacts"), "BLGENRE_WORKSHOP": "1",
-           "BLGENRE_DATA": data, **thread_env(threads)}
+    env = workshop_env(folder / "artifacts", data, threads)
     code = ("from blgenre.models.onnx_export import ensure_onnx\n"
             f"for name in {kinds!r}:\n    ensure_onnx(name)")
     subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, check=True,
@@ -169,9 +173,7 @@ def build_book(data: str, seed: Path | None, threads: int | None = None) -> Book
     BOOK_ROOT.mkdir(parents=True)
     if seed is not None:
         shutil.copytree(seed, BOOK_ARTIFACTS)
-    env = {**{k: v for k, v in os.environ.items() if k != "BLGENRE_ARTIFACTS"},
-           "BLGENRE_ARTIFACTS": str(BOOK_ARTIFACTS), "BLGENRE_WORKSHOP": "1",
-           "BLGENRE_DATA": data, **thread_env(threads)}
+    env = workshop_env(BOOK_ARTIFACTS, data, threads)
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", ".", "--path-output", str(BOOK_ROOT), "-W", "-n", "--keep-going",
            "--all"]

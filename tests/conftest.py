@@ -124,7 +124,7 @@ def browser():
 
 
 # ------------------------------------------------------- the long work, in the background
-#: Fixtures through which a test needs the test build of the book.
+#: Fixtures through which a test waits for the background: the book build or the seed models.
 BOOK_FIXTURES = {"built_book", "book_artifacts", "book_html", "seed_models"}
 _BACKGROUND: list = []
 

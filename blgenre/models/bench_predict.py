@@ -4,8 +4,8 @@ Serves the chapter 'Inference at scale'. A synthetic collection is made of real 
 book's split, repeated and shuffled with a seed) and classified by the command line exactly as a
 librarian would run it, in a child process whose peak resident memory and wall time are
 measured (the resident memory of the child and any worker it starts, summed and sampled:
-:class:`TreeMemory`). Since ``predict`` streams its
-input in chunks, memory should not grow with the input, and the book shows it at two sizes.
+:class:`TreeMemory`). Since ``predict`` streams its input in chunks, memory should not grow
+with the input, and the book shows it at two sizes.
 
 The 1,000,000-title table takes most of an hour on two cores, too long for a book build:
 ``python -m blgenre.models.bench_predict --titles 1000000 --out benchmarks/collection.json``

@@ -152,9 +152,8 @@ class Run:
         self.state = state
         self.outputs = opts.outputs()
         self.streams = streams_for(read_meta(opts.model)["kind"], opts.streams)
-        share_threads(self.streams)
-        # (its process starts with the first chunk it is given, while this process predicts
-        # the chunk before: a one-chunk input never starts it)
+        # the worker's process starts with the first chunk it is given, while this process
+        # predicts the chunk before (a one-chunk input never starts it)
         self.worker = Worker(opts.model, opts.fast, self.streams) if self.streams > 1 else None
         try:
             self._load(opts, state)
@@ -166,6 +165,7 @@ class Run:
     def _load(self, opts: Options, state: dict | None) -> None:
         model = load_model(opts.model)
         self.model = faster(model) if opts.fast else model
+        share_threads(self.streams)
         self.labels = model_labels(model.meta)
         self.name, self.version = model_identity(opts.model)
         self.counts = Counts(**state["counts"]) if state else Counts()

@@ -38,11 +38,14 @@ def streams_for(kind_name: str, requested: int | None = None) -> int:
 
 
 def share_threads(streams: int) -> None:
-    """Give each of ``streams`` processes its share of the cores for torch (at least one)."""
-    if streams > 1:
-        import torch
+    """Give each of ``streams`` processes its share of the cores for torch (at least one).
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // streams))
+    Called once the model is loaded, and only if something has imported torch by then: the
+    model's threads are set, and this never imports torch itself for a model that has none."""
+    import sys
+
+    if streams > 1 and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(max(1, (os.cpu_count() or 1) // streams))
 
 
 def _exit_with(parent: int, every: float = 0.5) -> None:
@@ -65,9 +68,9 @@ def _load(model_dir: str, fast: bool, streams: int, parent: int) -> None:
 
     global _MODEL
     _exit_with(parent)
-    share_threads(streams)
     model = load_model(model_dir)
     _MODEL = faster(model) if fast else model
+    share_threads(streams)
 
 
 def _predict(titles: list[str], batch_size: int) -> pd.DataFrame:
