@@ -19,6 +19,7 @@ if "BLGENRE_DATA" not in os.environ:
 # Tests never write into the book's own artifacts/, which the book build (run in the background,
 # see below) is filling: the session gets its own, and a test that needs the book's outputs asks
 # for them (the ``book_artifacts`` fixture).
+_OWN_ARTIFACTS = "BLGENRE_ARTIFACTS" not in os.environ
 os.environ.setdefault("BLGENRE_ARTIFACTS", tempfile.mkdtemp(prefix="blgenre-test-artifacts-"))
 # Never wait on the network in tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -161,6 +162,24 @@ def pytest_collection_finish(session):
             and (Path(data) / "train_valid.csv").is_file()):
         workdir = Path(tempfile.mkdtemp(prefix="blgenre-standalone-"))
         _BACKGROUND.append(Background(chapters, book, data, workdir, seed))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's scratch folders: the standalone runs leave several GB (models, ONNX
+    files, executed notebooks), and repeated test runs once filled the disk. After an interrupted
+    run the background may still be writing, so they are left there (the path is printed)."""
+    import shutil
+
+    folders = [work.workdir for work in _BACKGROUND]
+    if _OWN_ARTIFACTS:
+        folders.append(Path(os.environ["BLGENRE_ARTIFACTS"]))
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        print("left behind (interrupted):", *map(str, folders))
+        return
+    for work in _BACKGROUND:
+        work.thread.join()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def background():
