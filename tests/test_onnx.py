@@ -109,7 +109,10 @@ def test_transformer_export_is_recorded_and_exact_in_fp32(saved_transformer):
     folder, record, test = saved_transformer
     assert record["exported"] and set(record["files"]) == set(ONNX_FILES.values())
     fp32, int8 = record["checks"]["fp32"], record["checks"]["int8"]
-    assert fp32["n_titles"] == len(test) and fp32["max_prob_diff"] <= oe.MAX_FP32_DIFF
+    # the checks that decide are made on validation; the test split's are only reported
+    assert fp32["n_titles"] == len(test.iloc[::2]) and fp32["max_prob_diff"] <= oe.MAX_FP32_DIFF
+    assert record["test_checks"]["fp32"]["n_titles"] == len(test)
+    assert record["test_checks"]["fp32"]["max_prob_diff"] <= oe.MAX_FP32_DIFF
     assert fp32["passed"]
     assert record["bytes"][ONNX_FILES["int8"]] < record["bytes"][ONNX_FILES["fp32"]] / 2
     assert int8["passed"] == (int8["label_agreement"] >= 0.995 and int8["macro_f1_loss"] <= 0.005)
@@ -118,6 +121,12 @@ def test_transformer_export_is_recorded_and_exact_in_fp32(saved_transformer):
     assert sorted(p.name for p in (folder / "onnx").iterdir()) == ["model.onnx",
                                                                     "model_quantized.onnx"]
     assert oe.ensure_onnx("transformer", folder) == record  # current: reused, not exported again
+    first = oe.first_layer_products(folder / ONNX_FILES["fp32"])
+    assert first and all("layer.0/" in name for name in first)  # what one setting keeps in float
+    meta = json.loads((folder / "model.json").read_text())
+    assert oe.is_current(meta)
+    meta["onnx"]["format"] = oe.RECORD_FORMAT - 1  # made by an older export: done again
+    assert not oe.is_current(meta)
 
 
 def test_fast_path_is_onnx_runtime_and_predict_needs_no_change(saved_transformer, tmp_path):

@@ -29,7 +29,7 @@ def test_spread_keeps_input_order_whoever_is_faster(worker_delay):
         def there(chunk):
             return pool.submit(lambda: (time.sleep(worker_delay), _result(chunk, "there"))[1])
 
-        out = list(spread(iter(chunks), here, there, ahead=4))
+        out = list(spread(iter(chunks), here, there))
     assert [c for c, _ in out] == chunks
     assert all(r["title"].tolist() == c for c, r in out)
     where = [r["where"].iat[0] for _, r in out]
@@ -62,3 +62,25 @@ def test_the_first_chunk_is_predicted_here_while_the_worker_starts():
         two = list(spread(iter([["a"], ["b"]]), lambda c: _result(c, "here"), there))
     assert [r["where"].iat[0] for _, r in one] == ["here"]
     assert [r["where"].iat[0] for _, r in two] == ["here", "there"]
+
+
+def test_the_worker_always_has_a_chunk_waiting():
+    """Equally fast streams share the chunks about evenly: the worker is handed its next chunk
+    before it finishes one, so it never waits for this process (it did, a chunk in three)."""
+    chunks = [[f"t{i}"] for i in range(24)]
+
+    def here(chunk):
+        time.sleep(0.05)
+        return _result(chunk, "here")
+
+    with ThreadPoolExecutor(1) as pool:
+        def there(chunk):
+            return pool.submit(lambda: (time.sleep(0.05), _result(chunk, "there"))[1])
+
+        start = time.perf_counter()
+        out = list(spread(iter(chunks), here, there))
+        seconds = time.perf_counter() - start
+    assert [c for c, _ in out] == chunks
+    where = [r["where"].iat[0] for _, r in out]
+    assert where.count("there") >= where.count("here") - 1
+    assert seconds < 0.05 * len(chunks) * 0.7  # two streams, not one

@@ -94,6 +94,11 @@ class OnnxTransformer:
         return predict_batched(self.tokenizer, titles, run, self.max_length,
                                batch_size or self.batch_size, sort)
 
+    def set_threads(self, threads: int) -> None:
+        """Reopen the session with ``threads`` intra-op threads (one per process when
+        ``predict`` runs two processes: :mod:`blgenre.models.predict_streams`)."""
+        self.session = session(self.path, threads)
+
     def fast(self) -> OnnxTransformer:
         return self
 

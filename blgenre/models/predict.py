@@ -62,8 +62,12 @@ def output_columns(labels: list[str]) -> list[str]:
             "model", "model_version", "note"]
 
 
-def predict_titles(model: Classifier, titles: list[str], batch_size: int = 256) -> pd.DataFrame:
+def predict_titles(model: Classifier, titles: list[str], batch_size: int = 256,
+                   overlap: bool = True) -> pd.DataFrame:
     """Predict every non-blank title, longest-last inside ``titles``; blank titles stay unlabelled.
+
+    ``overlap``: tokenise the next block in a second thread (:func:`predict_blocks`); off when
+    each process of a two-process run has one core to itself.
 
     Returns ``title``, ``label`` and one ``prob_<label>`` column per label, in input order.
     """
@@ -73,8 +77,8 @@ def predict_titles(model: Classifier, titles: list[str], batch_size: int = 256) 
     keep.sort(key=lambda i: len(cleaned[i]))  # length-sorted: neural models pad less
     probs = np.full((len(cleaned), len(labels)), np.nan)
     blocks = [keep[start:start + batch_size] for start in range(0, len(keep), batch_size)]
-    for idx, block_probs in zip(blocks, predict_blocks(model, [[cleaned[i] for i in idx]
-                                                               for idx in blocks]), strict=True):
+    texts = [[cleaned[i] for i in idx] for idx in blocks]
+    for idx, block_probs in zip(blocks, predict_blocks(model, texts, overlap), strict=True):
         probs[idx] = block_probs
     known = ~np.isnan(probs[:, 0])
     best = np.where(known, np.nan_to_num(probs).argmax(axis=1), 0)
@@ -83,15 +87,16 @@ def predict_titles(model: Classifier, titles: list[str], batch_size: int = 256) 
     return pd.DataFrame({"title": list(titles), "label": label, **columns})
 
 
-def predict_blocks(model: Classifier, blocks: list[list[str]]):
+def predict_blocks(model: Classifier, blocks: list[list[str]], overlap: bool = True):
     """``model.predict_proba`` of each block of titles, in order.
 
     A model that splits its work into ``prepare`` (tokenising: Python, holding the interpreter
     lock) and ``predict_prepared`` (the network: compiled code, releasing it) has the next
     block prepared in a second thread while the current one is predicted, so that on a
-    two-core machine both cores work. The answers are the same as one block at a time.
+    two-core machine both cores work (unless not ``overlap``). The answers are the same as one
+    block at a time.
     """
-    prepare = getattr(model, "prepare", None)
+    prepare = getattr(model, "prepare", None) if overlap else None
     if prepare is None or len(blocks) < 2:
         for block in blocks:
             yield model.predict_proba(block)
@@ -165,7 +170,7 @@ class Run:
     def _load(self, opts: Options, state: dict | None) -> None:
         model = load_model(opts.model)
         self.model = faster(model) if opts.fast else model
-        share_threads(self.streams)
+        share_threads(self.streams, self.model)
         self.labels = model_labels(model.meta)
         self.name, self.version = model_identity(opts.model)
         self.counts = Counts(**state["counts"]) if state else Counts()
@@ -208,7 +213,8 @@ class Run:
 
     # ---- one chunk
     def predict(self, items: list) -> pd.DataFrame:
-        return predict_titles(self.model, titles_of(items), self.opts.batch_size)
+        return predict_titles(self.model, titles_of(items), self.opts.batch_size,
+                              overlap=self.streams == 1)
 
     def write(self, items: list, result: pd.DataFrame) -> None:
         """The chunk's rows (and MARC records, review rows), then the state for ``--resume``."""

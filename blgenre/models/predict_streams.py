@@ -3,8 +3,8 @@
 The fastai model spends much of its time tokenising in Python, which holds the interpreter lock,
 so one ``predict`` process keeps about one core busy however many torch threads it has
 (``benchmarks/collection.json``: 1.1 CPU-seconds per second on two cores). A second process with
-its own copy of the model takes the next chunk whenever it is free while the first predicts
-the chunks in between (:func:`spread`). The chunks are written in input order, so the
+its own copy of the model always has a chunk waiting while the first predicts the chunks in
+between (:func:`spread`). The chunks are written in input order, so the
 output, and what ``--resume`` continues from, are byte for byte those of one process. It
 costs a second copy of the model in memory (about 600 MB for fastai) and a few seconds to
 start, so it is used for the kinds that gain from it (``Kind.predict_streams``) and only on a
@@ -16,6 +16,7 @@ threads can deadlock the child.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -37,15 +38,22 @@ def streams_for(kind_name: str, requested: int | None = None) -> int:
     return wanted if (os.cpu_count() or 1) >= wanted else 1
 
 
-def share_threads(streams: int) -> None:
-    """Give each of ``streams`` processes its share of the cores for torch (at least one).
+def share_threads(streams: int, model=None) -> None:
+    """Give each of ``streams`` processes its share of the cores (at least one).
 
-    Called once the model is loaded, and only if something has imported torch by then: the
-    model's threads are set, and this never imports torch itself for a model that has none."""
+    Called once the model is loaded: torch's threads, if something has imported torch by then
+    (this never imports torch itself for a model that has none), and the model's own runtime
+    where it has one (``set_threads``: an ONNX Runtime session sizes its thread pool when it
+    opens)."""
     import sys
 
-    if streams > 1 and "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(max(1, (os.cpu_count() or 1) // streams))
+    if streams <= 1:
+        return
+    share = max(1, (os.cpu_count() or 1) // streams)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(share)
+    if callable(getattr(model, "set_threads", None)):
+        model.set_threads(share)
 
 
 def _exit_with(parent: int, every: float = 0.5) -> None:
@@ -70,13 +78,13 @@ def _load(model_dir: str, fast: bool, streams: int, parent: int) -> None:
     _exit_with(parent)
     model = load_model(model_dir)
     _MODEL = faster(model) if fast else model
-    share_threads(streams)
+    share_threads(streams, _MODEL)
 
 
 def _predict(titles: list[str], batch_size: int) -> pd.DataFrame:
     from blgenre.models.predict import predict_titles
 
-    return predict_titles(_MODEL, titles, batch_size)
+    return predict_titles(_MODEL, titles, batch_size, overlap=False)  # one core each
 
 
 class Worker:
@@ -95,15 +103,17 @@ class Worker:
 
 
 def spread(chunks: Iterable[list], here: Callable[[list], pd.DataFrame],
-           there: Callable[[list], Future] | None,
-           ahead: int = 4) -> Iterator[tuple[list, pd.DataFrame]]:
+           there: Callable[[list], Future] | None, depth: int = 2,
+           ahead: int = 6) -> Iterator[tuple[list, pd.DataFrame]]:
     """``(chunk, result)`` in input order, predicted here and by the worker (``there``).
 
-    Each chunk is read one step ahead: before this process predicts a chunk, the one after it
-    goes to the worker if the worker is idle. So the first chunk is predicted here while the
-    worker is still starting (a one-chunk input never waits for it), and the faster of the two
-    does more of the chunks. Results wait, at most ``ahead`` chunks, until every earlier chunk
-    is done. Without a worker, every chunk is predicted here, one after another.
+    The first chunk is predicted here, while the worker starts with the second (a one-chunk
+    input never starts it). After that, each chunk goes to the worker if it has fewer than
+    ``depth`` chunks to do, else it is predicted here. The worker so always has its next chunk
+    waiting when it finishes one: handing it a chunk only when it was idle left it idle for a
+    whole chunk in three when both streams were equally fast (``benchmarks/collection.json``:
+    1.5 of 2 cores busy). Results wait, at most ``ahead`` chunks, until every earlier chunk is
+    done. Without a worker, every chunk is predicted here, one after another.
     """
     queue: list[list] = []  # [chunk, DataFrame | Future], in input order
 
@@ -115,27 +125,26 @@ def spread(chunks: Iterable[list], here: Callable[[list], pd.DataFrame],
             chunk, result = queue.pop(0)
             yield chunk, value(result)
 
-    def worker_idle() -> bool:
-        return not any(isinstance(r, Future) and not r.done() for _, r in queue)
+    def worker_load() -> int:
+        return sum(isinstance(r, Future) and not r.done() for _, r in queue)
 
-    held = None
-    for chunk in chunks:
-        if held is None:
-            held = chunk
-            continue
-        entry = [held, None]
-        queue.append(entry)
-        if there is not None and worker_idle():
-            queue.append([chunk, there(chunk)])
-            held = None
-        else:
-            held = chunk
-        entry[1] = here(entry[0])
+    items = iter(chunks)
+    first = next(items, None)
+    second = next(items, None) if first is not None else None
+    if there is None or second is None:
+        for chunk in (c for c in itertools.chain([first, second], items) if c is not None):
+            yield chunk, here(chunk)
+        return
+    queue += [[first, None], [second, there(second)]]
+    queue[0][1] = here(first)
+    yield from ready()
+    for chunk in items:
+        queue.append([chunk, there(chunk) if worker_load() < depth else None])
+        if queue[-1][1] is None:
+            queue[-1][1] = here(chunk)
         yield from ready()
         while len(queue) >= ahead:  # the worker is far behind: wait for it
             queue[0][1].result()
             yield from ready()
-    if held is not None:
-        queue.append([held, here(held)])
     for chunk, result in queue:
         yield chunk, value(result)
