@@ -166,3 +166,48 @@ def test_tampered_or_stale_exports_are_not_used(saved_transformer, tmp_path):
     reloaded = TransformerModel.load(copy)
     assert fast_variant(reloaded) is None
     assert reloaded.fast().variant_name == "int8"
+
+
+def test_fast_is_bfloat16_on_a_cpu_with_bfloat16_instructions(saved_transformer, tmp_path,
+                                                               monkeypatch):
+    """Where the CPU has AMX or AVX512-BF16, ``--fast`` is PyTorch in bfloat16 if that copy
+    passes its validation check; without the instructions, without the check's data, or with
+    a failed check, it is the ONNX file."""
+    import shutil
+
+    from blgenre.errors import DataUnavailableError
+    from blgenre.models import transformer_model as tm
+    from blgenre.models import variant_checks
+    from blgenre.models.lifecycle import read_meta
+
+    folder, record, test = saved_transformer
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    onnx_choice = "onnx-int8" if record["checks"]["int8"]["passed"] else "onnx-fp32"
+    monkeypatch.setattr(tm, "native_bf16", lambda: True)
+
+    def no_data(part):
+        raise DataUnavailableError("no validation split here")
+
+    monkeypatch.setattr("blgenre.data.split.part", no_data)
+    assert tm.TransformerModel.load(copy).fast().variant_name == onnx_choice
+    assert tm.BF16_CHECK_KEY not in read_meta(copy)  # nothing recorded that was not checked
+
+    valid = test.iloc[::2].reset_index(drop=True)
+    check = variant_checks.ensure_variant_check(tm.TransformerModel.load(copy), "bf16",
+                                                tm.BF16_CHECK_KEY, valid)
+    assert check["split"] == "validation" and check["n_titles"] == len(valid)
+    assert read_meta(copy)[tm.BF16_CHECK_KEY] == check  # kept: not made again
+    assert check["passed"] == (check["label_agreement"] >= 0.995
+                               and check["macro_f1_loss"] <= 0.005)
+    fast = tm.TransformerModel.load(copy).fast()
+    assert fast.variant_name == ("bf16" if check["passed"] else onnx_choice)
+
+    meta = read_meta(copy)
+    for passed in (False, True):
+        meta[tm.BF16_CHECK_KEY] = {**check, "passed": passed}
+        (copy / "model.json").write_text(json.dumps(meta))
+        assert tm.TransformerModel.load(copy).fast().variant_name == (
+            "bf16" if passed else onnx_choice)
+    monkeypatch.setattr(tm, "native_bf16", lambda: False)  # emulated bfloat16: many times slower
+    assert tm.TransformerModel.load(copy).fast().variant_name == onnx_choice

@@ -111,45 +111,22 @@ def int8_check(model, valid, reference: np.ndarray | None = None) -> dict:
     """How the int8 variant of a :class:`~blgenre.models.fastai_model.FastaiModel` follows the
     model on the validation split (``valid``: ``title`` and ``label``), and whether it passed.
     ``reference``: the model's own probabilities for ``valid``, if already computed."""
-    from blgenre.evaluation.evaluate import macro_f1
-    from blgenre.models.onnx_export import verdict
+    from blgenre.models.variant_checks import variant_check
 
-    titles, truth = valid["title"].tolist(), valid["label"].to_numpy()
-    labels = np.asarray(model.labels, dtype=object)
-    if reference is None:
-        reference = model.predict_proba(titles)
-    prob = model.variant("int8").predict_proba(titles)
-    ref_pred, pred = labels[reference.argmax(axis=1)], labels[prob.argmax(axis=1)]
-    f1_ref, f1 = (macro_f1(truth, p, list(labels)) for p in (ref_pred, pred))
-    check = {"split": "validation", "n_titles": len(titles),
-             "label_agreement": float((pred == ref_pred).mean()) if len(titles) else 1.0,
-             "max_prob_diff": float(np.abs(prob - reference).max()) if len(titles) else 0.0,
-             "macro_f1": float(f1), "macro_f1_original": float(f1_ref),
-             "macro_f1_loss": float(f1_ref - f1)}
-    return verdict(check, "int8")
+    return variant_check(model, "int8", valid, reference)
 
 
 def ensure_int8_check(folder, valid=None) -> dict:
     """The int8 check of the fastai model in ``folder``: the one in its ``model.json``, or, for
     a model saved before the check existed, run now (:func:`int8_check`, on ``valid``, by
     default the book's validation split) and added to its ``model.json``."""
-    import json
-    from pathlib import Path
-
-    from blgenre.models.lifecycle import META_FILE, load_model, read_meta
+    from blgenre.models.lifecycle import load_model, read_meta
+    from blgenre.models.variant_checks import ensure_variant_check
 
     meta = read_meta(folder)
     if meta.get(CHECK_KEY):
         return meta[CHECK_KEY]
-    model = load_model(folder)
-    if valid is None:
-        from blgenre.data import split
-
-        valid = split.part("valid")
-    check = int8_check(model, valid)
-    meta[CHECK_KEY] = check
-    (Path(folder) / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-    return check
+    return ensure_variant_check(load_model(folder), "int8", CHECK_KEY, valid, folder)
 
 
 def speed_table(model, titles: list[str], repeats: int = 2):

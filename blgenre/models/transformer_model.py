@@ -65,6 +65,9 @@ ONNX_VARIANTS = ("onnx-fp32", "onnx-int8")
 TARGET_TITLES_PER_S = 300
 MAX_F1_LOSS = 0.005
 VARIANTS = ("plain", "int8", "bf16")
+#: the key of ``model.json`` that records the bfloat16 copy's check (made on CPUs that have
+#: bfloat16 instructions, where ``--fast`` uses it)
+BF16_CHECK_KEY = "bf16_check"
 #: A benchmark run this long is not repeated: competing programs cannot hide a variant that slow
 #: (bfloat16 without native CPU support takes minutes), and the build stays short.
 SLOW_RUN_SECONDS = 5.0
@@ -239,16 +242,21 @@ class TransformerModel:
                                 name)
 
     def fast(self):
-        """The fastest variant that keeps the model's accuracy, for ``predict --fast``.
+        """The fastest variant that keeps the model's accuracy on this CPU, for ``predict --fast``.
 
-        Where the saved model has an ONNX export that passed its checks (see
-        :mod:`blgenre.models.onnx_export`), that is ONNX Runtime with int8 weights (or float32 if
-        the int8 version lost too much macro-F1). Otherwise PyTorch's own int8 variant
+        On a CPU with bfloat16 instructions (:func:`native_bf16`), PyTorch in bfloat16, if it
+        passes its check on the validation split (:mod:`blgenre.models.variant_checks`, made on
+        first use there and kept in ``model.json``; without the book's data it is not made).
+        Elsewhere, where the saved model has an ONNX export that passed its checks (see
+        :mod:`blgenre.models.onnx_export`), ONNX Runtime with int8 weights (or float32 if the
+        int8 version lost too much macro-F1). Otherwise PyTorch's own int8 variant
         (:data:`FAST_VARIANT`); ``torch.ao.quantization`` is deprecated in favour of the separate
         ``torchao`` package, so if a future PyTorch lacks it this falls back to bfloat16.
         """
-        from blgenre.models import onnx_runtime
+        from blgenre.models import onnx_runtime, variant_checks
 
+        if native_bf16() and variant_checks.passes(self, "bf16", BF16_CHECK_KEY):
+            return self.variant("bf16")
         chosen = onnx_runtime.fast_variant(self)
         if chosen is not None:
             return chosen
