@@ -38,3 +38,17 @@ def test_main_writes_the_report_the_book_shows(real_data, tmp_artifacts, tmp_pat
     assert report["commit"] != "" and "cpu_count" in report["hardware"]
     assert bench_predict.committed(tmp_path / "missing.json") is None
     json.dumps(report)  # plain JSON
+
+
+def test_each_kind_is_judged_by_its_largest_run():
+    rows = [{"kind": "fastai", "titles": 10_000, "titles_per_s": 1_200.0, "peak_mb": 600.0},
+            {"kind": "fastai", "titles": 1_000_000, "titles_per_s": 990.0, "peak_mb": 1_200.0},
+            {"kind": "baseline", "titles": 1_000_000, "titles_per_s": 11_000.0,
+             "peak_mb": 1_600.0},
+            {"kind": "transformer", "titles": 50_000, "titles_per_s": 520.0, "peak_mb": 900.0},
+            {"kind": "my_model", "titles": 50_000, "titles_per_s": 5.0, "peak_mb": 90.0}]
+    table = bench_predict.against_targets(rows)
+    assert list(table.index) == ["baseline", "fastai", "transformer"]  # no target: left out
+    assert table.loc["fastai", "titles"] == 1_000_000  # not the faster small run
+    assert table["meets"].to_dict() == {"baseline": False,  # too much memory
+                                        "fastai": False, "transformer": True}
