@@ -19,8 +19,10 @@ if "BLGENRE_DATA" not in os.environ:
 # Tests never write into the book's own artifacts/, which the book build (run in the background,
 # see below) is filling: the session gets its own, and a test that needs the book's outputs asks
 # for them (the ``book_artifacts`` fixture).
+# (this module is imported more than once, as ``conftest`` and ``tests.conftest``: one folder)
 _OWN_ARTIFACTS = "BLGENRE_ARTIFACTS" not in os.environ
-os.environ.setdefault("BLGENRE_ARTIFACTS", tempfile.mkdtemp(prefix="blgenre-test-artifacts-"))
+if _OWN_ARTIFACTS:
+    os.environ["BLGENRE_ARTIFACTS"] = tempfile.mkdtemp(prefix="blgenre-test-artifacts-")
 # Never wait on the network in tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
