@@ -68,6 +68,15 @@ def read_meta(folder: str | Path) -> dict:
     return meta
 
 
+def add_to_meta(folder: str | Path, key: str, value) -> dict:
+    """Set ``key`` in a saved model's ``model.json`` and return it: the records made after the
+    model was saved (its ONNX export, the checks of its cheaper copies) live beside it there."""
+    meta = read_meta(folder)
+    meta[key] = value
+    (Path(folder) / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    return meta
+
+
 def verify_files(folder: str | Path, meta: dict) -> None:
     """Check every file listed in ``meta['files']`` against its recorded sha256.
 

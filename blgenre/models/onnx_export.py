@@ -23,7 +23,6 @@ features convert (``char_wb`` n-grams do not), the fastai model not at all (see
 from __future__ import annotations
 
 import functools
-import json
 import shutil
 import time
 import warnings
@@ -34,7 +33,7 @@ import numpy as np
 from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
 from blgenre.integrity import sha256_file
 from blgenre.models import registry
-from blgenre.models.lifecycle import META_FILE, checked_meta
+from blgenre.models.lifecycle import add_to_meta, checked_meta
 from blgenre.models.onnx_runtime import ONNX_FILES, onnx_record, session
 
 OPSET = 17
@@ -282,13 +281,6 @@ EXPORTERS = {"torch": (export_transformer, check_transformer),
              "skl2onnx": (export_baseline, check_baseline)}
 
 
-def _write_record(folder: Path, record: dict) -> dict:
-    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    meta["onnx"] = record
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-    return meta
-
-
 def export_onnx(kind_name: str, folder: str | Path | None = None, test=None, valid=None) -> dict:
     """Export the saved ``kind_name`` model in ``folder``, check it, record it.
 
@@ -309,7 +301,7 @@ def export_onnx(kind_name: str, folder: str | Path | None = None, test=None, val
     if kind.onnx not in EXPORTERS:
         record = {"exported": False, "source_sha256": source,
                   "reason": NOT_EXPORTED.get(kind_name, "no ONNX exporter for this kind")}
-        _write_record(folder, record)
+        add_to_meta(folder, "onnx", record)
         return record
     export, check = EXPORTERS[kind.onnx]
     model = kind.model_class().load(folder)
@@ -321,7 +313,7 @@ def export_onnx(kind_name: str, folder: str | Path | None = None, test=None, val
     except (ValueError, NotImplementedError) as exc:
         shutil.rmtree(folder / "onnx", ignore_errors=True)
         record = {"exported": False, "source_sha256": source, "reason": str(exc)}
-        _write_record(folder, record)
+        add_to_meta(folder, "onnx", record)
         return record
     seconds = time.perf_counter() - start
     record = {"exported": True, "format": RECORD_FORMAT, "exporter": kind.onnx, "opset": OPSET,
@@ -330,7 +322,7 @@ def export_onnx(kind_name: str, folder: str | Path | None = None, test=None, val
               "bytes": {name: (folder / name).stat().st_size for name in files},
               "checks": check(model, folder, valid), "test_checks": check(model, folder, test),
               "seconds": round(seconds, 2)}
-    _write_record(folder, record)
+    add_to_meta(folder, "onnx", record)
     return record
 
 
@@ -340,8 +332,8 @@ def ensure_onnx(kind_name: str, folder: str | Path | None = None) -> dict:
 
     folder = Path(folder) if folder else model_dir(kind_name)
     meta = checked_meta(folder, kind_name)
-    record = onnx_record(meta)
     if is_current(meta):
+        record = onnx_record(meta)
         if all((folder / name).is_file() and sha256_file(folder / name) == digest
                for name, digest in record.get("files", {}).items()):
             return record

@@ -115,7 +115,7 @@ def spread(chunks: Iterable[list], here: Callable[[list], pd.DataFrame],
     1.5 of 2 cores busy). Results wait, at most ``ahead`` chunks, until every earlier chunk is
     done. Without a worker, every chunk is predicted here, one after another.
     """
-    queue: list[list] = []  # [chunk, DataFrame | Future], in input order
+    queue: list[tuple[list, pd.DataFrame | Future]] = []  # in input order
 
     def value(result):
         return result.result() if isinstance(result, Future) else result
@@ -135,13 +135,11 @@ def spread(chunks: Iterable[list], here: Callable[[list], pd.DataFrame],
         for chunk in (c for c in itertools.chain([first, second], items) if c is not None):
             yield chunk, here(chunk)
         return
-    queue += [[first, None], [second, there(second)]]
-    queue[0][1] = here(first)
+    started = there(second)  # before this process is busy with the first
+    queue += [(first, here(first)), (second, started)]
     yield from ready()
     for chunk in items:
-        queue.append([chunk, there(chunk) if worker_load() < depth else None])
-        if queue[-1][1] is None:
-            queue[-1][1] = here(chunk)
+        queue.append((chunk, there(chunk) if worker_load() < depth else here(chunk)))
         yield from ready()
         while len(queue) >= ahead:  # the worker is far behind: wait for it
             queue[0][1].result()

@@ -11,9 +11,6 @@ rule of the ONNX exports (:func:`blgenre.models.onnx_export.verdict`: at least
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 
@@ -44,7 +41,7 @@ def ensure_variant_check(model, name: str, key: str, valid=None, folder=None) ->
     ``folder`` (default: the folder it was loaded from), else run now (on ``valid``, by default
     the book's validation split, which raises :class:`~blgenre.errors.DataError` where the data
     is missing) and written there."""
-    from blgenre.models.lifecycle import META_FILE, read_meta
+    from blgenre.models.lifecycle import add_to_meta, read_meta
 
     folder = folder if folder is not None else getattr(model, "folder", None)
     meta = read_meta(folder) if folder is not None else dict(model.meta)
@@ -54,10 +51,9 @@ def ensure_variant_check(model, name: str, key: str, valid=None, folder=None) ->
         from blgenre.data import split
 
         valid = split.part("valid")
-    check = variant_check(model, name, valid)
-    model.meta[key] = meta[key] = check
+    check = model.meta[key] = variant_check(model, name, valid)
     if folder is not None:
-        (Path(folder) / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        add_to_meta(folder, key, check)
     return check
 
 
