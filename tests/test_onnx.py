@@ -211,3 +211,63 @@ def test_fast_is_bfloat16_on_a_cpu_with_bfloat16_instructions(saved_transformer,
             "bf16" if passed else onnx_choice)
     monkeypatch.setattr(tm, "native_bf16", lambda: False)  # emulated bfloat16: many times slower
     assert tm.TransformerModel.load(copy).fast().variant_name == onnx_choice
+
+
+def test_student_keeps_the_chosen_layers_and_learns_its_targets(saved_transformer):
+    """The smaller transformer of 'Inference at scale': the teacher's weights for the layers it
+    keeps, and a training loop that moves it to the targets it is given."""
+    import torch
+
+    from blgenre.models import transformer_student as ts
+    from blgenre.models.transformer_model import TransformerModel
+
+    folder, _, test = saved_transformer
+    teacher = TransformerModel.load(folder)
+    student = ts.shrink(teacher, (1,))
+    t, s = teacher.model.state_dict(), student.model.state_dict()
+    assert student.model.config.num_hidden_layers == 1 and not any("layer.1." in k for k in s)
+    kept = [k for k in t if ".layer.1." in k]
+    assert kept and all(torch.equal(s[k.replace(".layer.1.", ".layer.0.")], t[k]) for k in kept)
+    assert all(torch.equal(s[k], t[k]) for k in t if "embeddings" in k or "classifier" in k)
+    assert teacher.model.config.num_hidden_layers == 2  # the teacher is left as it was
+    with pytest.raises(ValueError, match="do not fit"):
+        ts.shrink(teacher, (2,))
+    titles = test["title"].tolist()
+    targets = ts.soft_targets(["Fiction", "Non-fiction"], np.ones(len(titles) - 10),
+                              ["Fiction"] * 10)
+    assert targets.shape == (len(titles), 2) and (targets[:, 0] == 1).all()
+    table = ts.distil(student, titles, targets, test.iloc[::2], epochs=3, learning_rate=1e-2)
+    assert list(table["epoch"]) == [1, 2, 3] and np.isfinite(table["train_loss"]).all()
+    assert (student.predict_proba(titles)[:, 0] > 0.9).all()  # it learnt: everything Fiction
+
+
+def test_student_measurement_checks_on_validation_and_times_both(saved_transformer, tmp_path):
+    from blgenre.models import transformer_student as ts
+    from blgenre.models.transformer_model import TransformerModel
+
+    folder, record, test = saved_transformer
+    teacher = TransformerModel.load(folder)
+    rows = make_rows(40, seed=5)
+    pool = pd.DataFrame({"title": rows["Title"],
+                         "prob_fiction": teacher.predict_proba(rows["Title"].tolist())[:, 0]})
+    valid, train = test.iloc[::2], test.iloc[1::2]
+    report = ts.measure(teacher, pool, train, valid, layers=(0,), epochs=2, speed_titles=20)
+    assert report["pool_titles"] == 40 and report["gold_titles"] == len(train)
+    best = max(row["valid_macro_f1"] for row in report["epochs_table"])
+    student = report["checks"]["student"]
+    assert student["n_titles"] == len(valid)  # the validation split, never the test split
+    assert student["macro_f1"] == pytest.approx(best, abs=1e-4)  # the best epoch is kept
+    for check in report["checks"].values():
+        assert check["passed"] == (check["label_agreement"] >= oe.MIN_INT8_AGREEMENT
+                                   and check["macro_f1_loss"] <= oe.MAX_F1_LOSS)
+    assert report["speed_titles"] == 20 and min(report["titles_per_s"].values()) > 0
+    epochs, side = ts.tables(report)
+    assert list(epochs.index) == [1, 2]
+    assert list(side.index) == ["teacher int8", "student", "student int8"]
+    assert json.loads((folder / "model.json").read_text())["onnx"] == record  # reused
+    out = tmp_path / "student.json"
+    ts.runinfo.write_report(report, out)
+    assert ts.committed(out) == json.loads(json.dumps(report))
+    with pytest.raises(SystemExit) as exc:
+        ts.main(["--layers", "first,third"])
+    assert exc.value.code == 2
