@@ -52,3 +52,15 @@ def test_each_kind_is_judged_by_its_largest_run():
     assert table.loc["fastai", "titles"] == 1_000_000  # not the faster small run
     assert table["meets"].to_dict() == {"baseline": False,  # too much memory
                                         "fastai": False, "transformer": True}
+
+
+def test_append_measures_again_and_keeps_each_rows_commit():
+    before = {"commit": "old", "rows": [{"kind": "baseline", "titles": 10}, {
+        "kind": "transformer", "titles": 50, "titles_per_s": 200.0}]}
+    rows = bench_predict.appended(before, [{"kind": "transformer", "titles": 50,
+                                            "titles_per_s": 400.0, "commit": "new"}])
+    assert [(r["kind"], r["commit"]) for r in rows] == [("baseline", "old"), ("transformer", "new")]
+    assert [r["titles_per_s"] for r in rows if r["kind"] == "transformer"] == [400.0]
+    assert bench_predict.appended(None, rows) == rows
+    assert bench_predict.commits({"rows": rows}) == "commits new, old"
+    assert bench_predict.commits({"rows": rows[:1]}) == "commit old"

@@ -128,6 +128,7 @@ def test_variants_are_registered_beside_their_gold_kind_but_not_shared():
     assert gold == ("baseline", "fastai", "transformer")
     assert registry.variants_of("baseline") == ("baseline_weak", "baseline_distilled")
     assert registry.variants_of("fastai") == ("fastai_weak", "fastai_distilled")
+    assert registry.variants_of("transformer") == ("transformer_weak", "transformer_distilled")
     for name in registry.names(variants=True):
         kind = registry.get(name)
         if kind.variant_of:  # same files and loaders as the kind it varies

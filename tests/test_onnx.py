@@ -241,33 +241,67 @@ def test_student_keeps_the_chosen_layers_and_learns_its_targets(saved_transforme
     assert (student.predict_proba(titles)[:, 0] > 0.9).all()  # it learnt: everything Fiction
 
 
-def test_student_measurement_checks_on_validation_and_times_both(saved_transformer, tmp_path):
+def test_student_is_made_checked_on_validation_and_used_by_fast(saved_transformer, monkeypatch):
+    """The student's int8 file beside the teacher's, its record in model.json, and ``--fast``
+    using it only while it is current, intact and passed its validation check."""
+    import shutil
+
+    from blgenre.models import student_bench
     from blgenre.models import transformer_student as ts
     from blgenre.models.transformer_model import TransformerModel
 
-    folder, record, test = saved_transformer
+    monkeypatch.setattr(ts, "LAYERS", (1,))  # of the tiny teacher's two
+    source, record, test = saved_transformer
+    folder = source.parent / "with-student"
+    shutil.copytree(source, folder)
     teacher = TransformerModel.load(folder)
     rows = make_rows(40, seed=5)
     pool = pd.DataFrame({"title": rows["Title"],
                          "prob_fiction": teacher.predict_proba(rows["Title"].tolist())[:, 0]})
     valid, train = test.iloc[::2], test.iloc[1::2]
-    report = ts.measure(teacher, pool, train, valid, layers=(0,), epochs=2, speed_titles=20)
-    assert report["pool_titles"] == 40 and report["gold_titles"] == len(train)
-    best = max(row["valid_macro_f1"] for row in report["epochs_table"])
-    student = report["checks"]["student"]
-    assert student["n_titles"] == len(valid)  # the validation split, never the test split
-    assert student["macro_f1"] == pytest.approx(best, abs=1e-4)  # the best epoch is kept
-    for check in report["checks"].values():
-        assert check["passed"] == (check["label_agreement"] >= oe.MIN_INT8_AGREEMENT
-                                   and check["macro_f1_loss"] <= oe.MAX_F1_LOSS)
+    made = ts.make_student(teacher, pool, train, valid, test)
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["student"] == made and ts.is_current(meta)
+    assert made["check"]["n_titles"] == len(valid)  # decides: validation
+    assert made["test_check"]["n_titles"] == len(test) and "passed" not in made["test_check"]
+    assert made["check"]["passed"] == (made["check"]["label_agreement"] >= oe.MIN_INT8_AGREEMENT
+                                       and made["check"]["macro_f1_loss"] <= oe.MAX_F1_LOSS)
+    assert (folder / ts.STUDENT_FILE).stat().st_size == made["bytes"]
+    assert meta["onnx"] == record  # the teacher's own export is untouched
+    loaded = TransformerModel.load(folder)
+    fast = ts.student_variant(loaded)
+    assert (fast is not None) == made["check"]["passed"]
+    # force each case: passed -> used by fast(); failed, stale or damaged -> the teacher's int8
+    for passed, layers, used in ((True, list(ts.LAYERS), True), (False, list(ts.LAYERS), False),
+                                 (True, [9], False)):  # passed; failed; made with other layers
+        meta = json.loads((folder / "model.json").read_text())
+        meta["student"]["check"]["passed"], meta["student"]["layers"] = passed, layers
+        (folder / "model.json").write_text(json.dumps(meta))
+        chosen = TransformerModel.load(folder).fast()
+        assert (chosen.variant_name == "onnx-int8-student") == used
+        if used:
+            assert chosen.path == folder / ts.STUDENT_FILE
+            np.testing.assert_allclose(chosen.predict_proba(test["title"].tolist()),
+                                       fast_or(ts, loaded).predict_proba(test["title"].tolist()))
+    meta["student"].update(ts.student_settings(), check={"passed": True})
+    (folder / "model.json").write_text(json.dumps(meta))
+    (folder / ts.STUDENT_FILE).write_bytes(b"damaged")
+    assert TransformerModel.load(folder).fast().variant_name != "onnx-int8-student"
+    # the settings tried for the chapter: the same teaching, checked and timed
+    report = student_bench.measure(teacher, pool, train, valid, layers=(0,), epochs=2,
+                                   speed_titles=20)
+    assert len(report["epochs_table"]) == 2 and report["check"]["n_titles"] == len(valid)
     assert report["speed_titles"] == 20 and min(report["titles_per_s"].values()) > 0
-    epochs, side = ts.tables(report)
-    assert list(epochs.index) == [1, 2]
-    assert list(side.index) == ["teacher int8", "student", "student int8"]
-    assert json.loads((folder / "model.json").read_text())["onnx"] == record  # reused
-    out = tmp_path / "student.json"
-    ts.runinfo.write_report(report, out)
-    assert ts.committed(out) == json.loads(json.dumps(report))
+    table = student_bench.table({"runs": [{**report, "commit": "abc"}]})
+    assert table.loc[0, "layers kept"] == "0" and table.loc[0, "commit"] == "abc"
     with pytest.raises(SystemExit) as exc:
-        ts.main(["--layers", "first,third"])
+        student_bench.main(["--layers", "first,third"])
     assert exc.value.code == 2
+
+
+def fast_or(ts, model):
+    """The student's file read directly, whatever its record says (to compare with fast())."""
+    from blgenre.models.onnx_runtime import OnnxTransformer
+
+    return OnnxTransformer(model.folder / ts.STUDENT_FILE, model.tokenizer, model.meta,
+                           model.max_length, model.batch_size)

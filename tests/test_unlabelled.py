@@ -104,6 +104,42 @@ def test_transformer_weak_starts_from_a_loadable_checkpoint(monkeypatch, real_da
     assert transformer_training.load_tokenizer(seen[0])("A tale")["input_ids"]
 
 
+def test_transformer_distilled_learns_its_own_confident_labels(monkeypatch, real_data_session):
+    """Self-training: the same fine-tuning as ``transformer_weak``, but the extra titles are the
+    gold-only transformer's own confident labels for the pool, as many as there are gold ones."""
+    from blgenre.models import transformer_training, weak_variants
+    from blgenre.weak import teacher
+
+    checkpoint = transformer_training.resolve_checkpoint()
+    monkeypatch.setattr(weak_variants, "_gold_meta", lambda _: {
+        "checkpoint": checkpoint.name, "hyperparameters": {"learning_rate": 1e-4, "max_epochs": 1}})
+    taught = pd.DataFrame({"title": [f"Pool title {i}" for i in range(50)],
+                           "label": ["Fiction", "Non-fiction"] * 25, "weight": 0.95,
+                           "id": [str(i) for i in range(50)]})
+    thresholds = []
+    monkeypatch.setattr(teacher, "distilled_frame",
+                        lambda threshold: thresholds.append(threshold) or taught)
+    monkeypatch.setattr(weak_variants, "weak_frame", lambda *a, **k: pytest.fail("weak labels"))
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fine_tune(titles, labels, *args, **kwargs):
+        seen.update(titles=titles, run=kwargs["run_name"])
+        raise Stop
+
+    monkeypatch.setattr(transformer_training, "fine_tune", fake_fine_tune)
+    train = split.part("train").head(20)
+    with pytest.raises(Stop):
+        weak_variants.TransformerDistilledModel.train_on_split(train, split.part("valid").head(5))
+    assert thresholds == [weak_variants.NEURAL_THRESHOLD] and seen["run"] == "distilled"
+    pool = [t for t in seen["titles"] if t.startswith("Pool title")]
+    assert len(seen["titles"]) == 20 + len(pool) and len(pool) == 20  # one taught per gold
+    settings = weak_variants.TransformerDistilledModel.run_settings()
+    assert "teacher" in settings and "weak_version" not in settings
+
+
 class _Teacher:
     """A stand-in teacher: Fiction for titles with "tale" or "novel", by a margin."""
 

@@ -127,6 +127,23 @@ def collection_table(models: dict[str, Path], sizes: list[int], workdir: str | P
 COMMITTED = PROJECT_ROOT / "benchmarks" / "collection.json"
 
 
+def appended(before: dict | None, rows: list[dict]) -> list[dict]:
+    """``rows`` after the rows of an earlier report ``before``, less those it measures again
+    (same kind and size); each earlier row keeps the commit that measured it."""
+    if not before:
+        return rows
+    again = {(row["kind"], row["titles"]) for row in rows}
+    kept = [{**row, "commit": row.get("commit", before.get("commit"))} for row in before["rows"]
+            if (row["kind"], row["titles"]) not in again]
+    return kept + rows
+
+
+def commits(report: dict) -> str:
+    """The commit (or commits, when runs were appended later) that measured ``report``'s rows."""
+    found = sorted({row.get("commit", report.get("commit", "unknown")) for row in report["rows"]})
+    return ("commit " if len(found) == 1 else "commits ") + ", ".join(found)
+
+
 def committed(path: str | Path = COMMITTED) -> dict | None:
     """The committed collection-scale benchmark (``benchmarks/collection.json``), if present."""
     return runinfo.read_report(path)
@@ -171,10 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     models = {k: model_dir(k) for k in args.kinds}
     rows = collection_table(models, args.titles, artifacts_dir("bench_predict"), args.threads)
+    commit = runinfo.commit(ignore=args.out)
     before = committed(args.out) if args.append and args.out else None
-    rows = (before["rows"] if before else []) + rows
+    rows = appended(before, [{**row, "commit": commit} for row in rows])
     report = {"rows": rows, "hardware": runinfo.hardware(), "versions": runinfo.versions(),
-              "threads": args.threads, "commit": runinfo.commit(ignore=args.out)}
+              "threads": args.threads, "commit": commit}
     runinfo.write_report(report, args.out)
     return 0
 

@@ -176,6 +176,9 @@ _variant("fastai", "distilled", "FastaiDistilledModel",
          "its classifier trained on gold labels plus the transformer's labels for a sample of the "
          "unlabelled collection (distillation)",
          chapter=("transformer", KINDS["transformer"].chapter_title))
+_variant("transformer", "distilled", "TransformerDistilledModel",
+         "trained on gold labels plus its own confident labels for a sample of the unlabelled "
+         "collection (self-training)", chapter=("transformer", KINDS["transformer"].chapter_title))
 
 
 def weak_variant_of(name: str) -> str | None:

@@ -247,17 +247,19 @@ class TransformerModel:
         On a CPU with bfloat16 instructions (:func:`native_bf16`), PyTorch in bfloat16, if it
         passes its check on the validation split (:mod:`blgenre.models.variant_checks`, made on
         first use there and kept in ``model.json``; without the book's data it is not made).
-        Elsewhere, where the saved model has an ONNX export that passed its checks (see
+        Elsewhere, the int8 file of its student, a copy with half the layers taught by this
+        model (:mod:`blgenre.models.transformer_student`), if it passed the same check; else,
+        where the saved model has an ONNX export that passed its checks (see
         :mod:`blgenre.models.onnx_export`), ONNX Runtime with int8 weights (or float32 if the
         int8 version lost too much macro-F1). Otherwise PyTorch's own int8 variant
         (:data:`FAST_VARIANT`); ``torch.ao.quantization`` is deprecated in favour of the separate
         ``torchao`` package, so if a future PyTorch lacks it this falls back to bfloat16.
         """
-        from blgenre.models import onnx_runtime, variant_checks
+        from blgenre.models import onnx_runtime, transformer_student, variant_checks
 
         if native_bf16() and variant_checks.passes(self, "bf16", BF16_CHECK_KEY):
             return self.variant("bf16")
-        chosen = onnx_runtime.fast_variant(self)
+        chosen = transformer_student.student_variant(self) or onnx_runtime.fast_variant(self)
         if chosen is not None:
             return chosen
         try:

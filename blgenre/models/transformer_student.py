@@ -1,26 +1,24 @@
-"""A smaller transformer taught by the book's own: could it be what ``predict --fast`` runs?
+"""A smaller transformer taught by the book's own: the fast path of ``predict --fast``.
 
 Serves the chapter 'Inference at scale'. On a CPU without bfloat16 or 8-bit dot-product
 instructions, the transformer's int8 ONNX file spends its time in matrix products, one set per
-layer, so the one way left to go much faster is fewer layers. This module keeps some of the
-fine-tuned transformer's layers (a *student*: same tokenizer, same width, the teacher's
-embeddings and the chosen layers' weights as its start), teaches it the transformer's
-probabilities for the unlabelled pool (:mod:`blgenre.weak.teacher`, from which every validation
-and test book was removed) plus the gold training labels, and then asks the question ``--fast``
-asks of every cheaper copy, on the **validation** split: are at least 99.5% of the labels kept
-and at most 0.005 of macro-F1 lost (:func:`blgenre.models.onnx_export.verdict`)? It also times
-both int8 ONNX files on the same titles.
+layer, so the one way left to go much faster is fewer layers. A *student* keeps some of the
+fine-tuned transformer's layers (same tokenizer and width; the teacher's embeddings and the kept
+layers' weights are its start) and learns the transformer's probabilities for the unlabelled pool
+(:mod:`blgenre.weak.teacher`, from which every validation and test book was removed) plus the
+gold training labels. Its int8 ONNX file is saved inside the transformer's folder
+(:data:`STUDENT_FILE`) with a record in ``model.json`` (key ``student``), and ``--fast`` uses it
+only if it passed the check every cheaper copy must pass, on the **validation** split: at least
+99.5% of the teacher's labels kept, at most 0.005 of macro-F1 lost
+(:func:`blgenre.models.onnx_export.verdict`). The test split is compared too, only to report.
 
-Training takes minutes per pass over the pool on two cores, too long for a book build, so the
-chapter shows a committed run (:data:`COMMITTED`), made by
-``python -m blgenre.models.transformer_student --out benchmarks/transformer_student.json``.
+Which layers to keep was chosen on validation by :mod:`blgenre.models.student_bench` (a
+committed run; each setting takes minutes to teach).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,21 +26,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from blgenre import runinfo
-from blgenre.paths import PROJECT_ROOT
 from blgenre.seed import SEED, set_seed
 
-#: The teacher's layers the student keeps (of six): every other one, from the first.
+#: The teacher's layers the student keeps (of six): every other one, from the first (two
+#: layers lost labels on validation: ``benchmarks/transformer_student.json``).
 LAYERS = (0, 2, 4)
-EPOCHS = 2
+#: Passes over the pool and the gold titles (a second pass scored lower on validation).
+EPOCHS = 1
 LEARNING_RATE = 1e-4
 BATCH_SIZE = 64
 #: Tokens per title while training (the pool's titles average about 32; the few longer ones
 #: would only slow every batch they fall in). Prediction uses the model's own limit.
 TRAIN_MAX_LENGTH = 64
-#: Pool titles both int8 files are timed on.
-SPEED_TITLES = 3000
-COMMITTED = PROJECT_ROOT / "benchmarks" / "transformer_student.json"
+#: The student's int8 ONNX file inside the transformer's folder, and its ``model.json`` key.
+STUDENT_FILE = "onnx/student_quantized.onnx"
+RECORD_KEY = "student"
+#: Bumped when how a student is made changes; an older record is made again.
+VERSION = 1
 
 
 def shrink(model, layers: tuple[int, ...] = LAYERS):
@@ -149,111 +149,123 @@ def soft_targets(labels: list[str], pool_prob: np.ndarray, gold: list[str]) -> n
     return np.concatenate([pool, gold_rows])
 
 
-def titles_per_second(model, titles: list[str], repeats: int = 2) -> float:
-    """The best of ``repeats`` timed runs of ``model.predict_proba`` over ``titles``."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_proba(titles)
-        best = min(best, time.perf_counter() - start)
-    return len(titles) / best
-
-
-def measure(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame,
-            layers: tuple[int, ...] = LAYERS, epochs: int = EPOCHS,
-            speed_titles: int = SPEED_TITLES) -> dict:
+def teach(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, out: Path,
+          layers: tuple[int, ...] | None = None, epochs: int | None = None):
     """Teach a student of ``layers`` (``pool``: ``title`` and the teacher's ``prob_fiction``;
-    ``train``, ``valid``: gold ``title`` and ``label``), check it against ``teacher`` on
-    ``valid`` as ``--fast`` would, export both to int8 ONNX and time them on pool titles.
+    ``train``, ``valid``: gold ``title`` and ``label``) and write its int8 ONNX file to ``out``
+    (the int8 setting chosen on ``valid``, as for the teacher's own file). ``layers`` and
+    ``epochs`` default to :data:`LAYERS` and :data:`EPOCHS`.
 
-    ``teacher`` is a saved :class:`~blgenre.models.transformer_model.TransformerModel`; its
-    int8 file is exported (and checked) if it is not yet.
+    Returns the student (PyTorch), the :class:`~blgenre.models.onnx_runtime.OnnxTransformer`
+    reading ``out``, its epochs table and the seconds teaching took.
     """
+    import shutil
+
     from blgenre.models.lifecycle import model_labels
-    from blgenre.models.onnx_export import compare, ensure_onnx, export_transformer, verdict
+    from blgenre.models.onnx_export import export_transformer
     from blgenre.models.onnx_runtime import ONNX_FILES, OnnxTransformer
 
-    labels = model_labels(teacher.meta)
-    student = shrink(teacher, layers)
+    student = shrink(teacher, LAYERS if layers is None else layers)
     titles = pool["title"].tolist() + train["title"].tolist()
-    targets = soft_targets(labels, pool["prob_fiction"], train["label"].tolist())
+    targets = soft_targets(model_labels(teacher.meta), pool["prob_fiction"],
+                           train["label"].tolist())
     start = time.perf_counter()
-    epochs_table = distil(student, titles, targets, valid, epochs)
-    train_seconds = time.perf_counter() - start
-    reference = teacher.predict_proba(valid["title"].tolist())[:, 0]
-    timed = pool["title"].tolist()[:speed_titles]
-    ensure_onnx(teacher.kind, teacher.folder)
-    fast_teacher = OnnxTransformer.from_model(teacher, "int8")
+    table = distil(student, titles, targets, valid, EPOCHS if epochs is None else epochs)
+    seconds = time.perf_counter() - start
     with tempfile.TemporaryDirectory(prefix="blgenre-student-") as tmp:
-        folder = student.save(Path(tmp) / "student")
+        folder = Path(tmp)
         export_transformer(student, folder, valid)
-        fast_student = OnnxTransformer(folder / ONNX_FILES["int8"], student.tokenizer,
-                                       student.meta, student.max_length, student.batch_size)
-        checks = {name: verdict(compare(reference, m.predict_proba(valid["title"].tolist())[:, 0],
-                                        valid["label"]), "int8")
-                  for name, m in (("student", student), ("student int8", fast_student))}
-        speed = {"teacher int8": titles_per_second(fast_teacher, timed),
-                 "student int8": titles_per_second(fast_student, timed)}
-    return {"layers": list(layers), "teacher_layers": teacher.model.config.num_hidden_layers,
-            "epochs": epochs, "learning_rate": LEARNING_RATE, "pool_titles": len(pool),
-            "gold_titles": len(train), "train_seconds": round(train_seconds, 1),
-            "epochs_table": epochs_table.round(4).to_dict(orient="records"),
-            "checks": checks, "speed_titles": len(timed),
-            "titles_per_s": {k: round(v, 1) for k, v in speed.items()}}
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(folder / ONNX_FILES["int8"], out)
+    fast = OnnxTransformer(out, teacher.tokenizer, teacher.meta, teacher.max_length,
+                           teacher.batch_size, "onnx-int8-student")
+    return student, fast, table, seconds
 
 
-def measure_book(**kwargs) -> dict:
-    """:func:`measure` for the book's transformer, pool and split, with the run's provenance."""
+def student_settings() -> dict:
+    """What a student depends on besides its teacher's weights (compared by :func:`is_current`)."""
+    return {"format": VERSION, "layers": list(LAYERS), "epochs": EPOCHS,
+            "learning_rate": LEARNING_RATE, "train_max_length": TRAIN_MAX_LENGTH}
+
+
+def is_current(meta: dict) -> bool:
+    """Whether ``meta``'s student record was made from the teacher weights saved now, with
+    this version's settings."""
+    from blgenre.models import registry
+
+    record = meta.get(RECORD_KEY)
+    main = meta.get("files", {}).get(registry.get(meta.get("kind", "transformer")).main_file)
+    return (isinstance(record, dict) and record.get("source_sha256") == main
+            and all(record.get(k) == v for k, v in student_settings().items()))
+
+
+def make_student(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame,
+                 test: pd.DataFrame | None = None) -> dict:
+    """Teach the saved ``teacher`` a student, save its int8 file in the teacher's folder and
+    record it (with its check on ``valid``, which decides, and on ``test``, only reported)."""
+    from blgenre.integrity import sha256_file
+    from blgenre.models import registry
+    from blgenre.models.lifecycle import add_to_meta, checked_meta
+    from blgenre.models.onnx_export import compare, verdict
+
+    folder = Path(teacher.folder)
+    meta = checked_meta(folder, teacher.kind)
+    out = folder / STUDENT_FILE
+    _, fast, table, seconds = teach(teacher, pool, train, valid, out)
+
+    def check(part: pd.DataFrame) -> dict:
+        titles = part["title"].tolist()
+        return compare(teacher.predict_proba(titles)[:, 0], fast.predict_proba(titles)[:, 0],
+                       part["label"])
+
+    record = {**student_settings(), "teacher_layers": teacher.model.config.num_hidden_layers,
+              "source_sha256": meta["files"][registry.get(teacher.kind).main_file],
+              "pool_titles": len(pool), "gold_titles": len(train), "file": STUDENT_FILE,
+              "sha256": sha256_file(out), "bytes": out.stat().st_size,
+              "epochs_table": table.round(4).to_dict(orient="records"),
+              "check": verdict(check(valid), "int8"),
+              "test_check": check(test) if test is not None else None,
+              "seconds": round(seconds, 1)}
+    add_to_meta(folder, RECORD_KEY, record)
+    return record
+
+
+def ensure_student() -> dict:
+    """The book's transformer's student record: reused if current and its file intact, else
+    taught now from the pool's teacher labels and the book's split (minutes in full mode;
+    in workshop mode the sampled pool and training titles of :mod:`blgenre.weak.teacher`)."""
     from blgenre import settings
     from blgenre.data import split
-    from blgenre.models import ensure
-    from blgenre.weak.teacher import teacher_labels
+    from blgenre.integrity import sha256_file
+    from blgenre.models.lifecycle import ensure, read_meta
+    from blgenre.paths import model_dir
+    from blgenre.weak.teacher import TEACHER, teacher_labels
 
-    teacher = ensure("transformer").model
-    report = measure(teacher, teacher_labels(), split.part("train"), split.part("valid"),
-                     **kwargs)
-    return {**report, "mode": "workshop" if settings.workshop() else "full",
-            "split_sha256": split.split_info()["split_sha256"],
-            "hardware": runinfo.hardware(), "versions": runinfo.versions(),
-            "commit": runinfo.commit()}
-
-
-def committed(path: str | Path = COMMITTED) -> dict | None:
-    """The committed :func:`measure_book` run, if present."""
-    return runinfo.read_report(path)
+    teacher = ensure(TEACHER).model
+    folder = model_dir(TEACHER)
+    meta = read_meta(folder)
+    if is_current(meta) and (folder / STUDENT_FILE).is_file() and \
+            sha256_file(folder / STUDENT_FILE) == meta[RECORD_KEY]["sha256"]:
+        return meta[RECORD_KEY]
+    return make_student(teacher, teacher_labels(), settings.sample_train(split.part("train")),
+                        split.part("valid"), split.part("test"))
 
 
-def tables(record: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The student's epochs, and the teacher beside the student (validation check, speed)."""
-    epochs = pd.DataFrame(record["epochs_table"]).set_index("epoch")
-    rows = {"teacher int8": {"titles per second": record["titles_per_s"]["teacher int8"]}}
-    for name, check in record["checks"].items():
-        rows[name] = {"valid macro-F1": check["macro_f1"],
-                      "macro-F1 lost": check["macro_f1_loss"],
-                      "labels kept": check["label_agreement"],
-                      "passes --fast's check": check["passed"]}
-        rows[name]["titles per second"] = record["titles_per_s"].get(name)
-        rows["teacher int8"].setdefault("valid macro-F1", check["macro_f1_original"])
-    return epochs.round(4), pd.DataFrame(rows).T.round(4)
+def student_variant(model):
+    """The student's int8 file in ONNX Runtime, if the saved ``model`` has a current student
+    that passed its validation check and whose file is intact; else ``None``."""
+    from blgenre.errors import ModelError
+    from blgenre.integrity import verify_sha256
+    from blgenre.models.onnx_runtime import OnnxTransformer, current_meta
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m blgenre.models.transformer_student",
-        description="Teach a smaller transformer from the book's transformer and check whether "
-        "predict --fast could use it (validation split; needs a built book's models).")
-    parser.add_argument("--layers", default=",".join(map(str, LAYERS)),
-                        help="teacher layers the student keeps (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--out", default=None, help="JSON file to write (default: print it)")
-    args = parser.parse_args(argv)
+    folder = getattr(model, "folder", None)
+    meta = current_meta(model)
+    if folder is None or not is_current(meta) or not meta[RECORD_KEY]["check"].get("passed"):
+        return None
+    path = Path(folder) / STUDENT_FILE
     try:
-        layers = tuple(int(x) for x in args.layers.split(","))
-    except ValueError:
-        parser.error(f"--layers: expected numbers separated by commas, got {args.layers!r}")
-    runinfo.write_report(measure_book(layers=layers, epochs=args.epochs), args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        verify_sha256(path, meta[RECORD_KEY]["sha256"])
+    except ModelError:
+        return None
+    return OnnxTransformer(path, model.tokenizer, model.meta, model.max_length,
+                           model.batch_size, "onnx-int8-student")

@@ -13,7 +13,9 @@ supervision*. Each variant subclasses its gold-only kind and only changes ``trai
   sample of confident weak labels (no search, to keep the build short);
 - ``baseline_distilled``: the baseline on gold plus the *transformer's* labels for the pool
   (distillation, :mod:`blgenre.weak.teacher`), thresholded or weighted as chosen on validation;
-- ``fastai_distilled``: the fastai model's classifier on gold plus a sample of them.
+- ``fastai_distilled``: the fastai model's classifier on gold plus a sample of them;
+- ``transformer_distilled``: the transformer on gold plus a sample of its own confident labels
+  for the pool (self-training), as many as ``transformer_weak`` adds.
 
 The book builds train ``baseline_weak`` and ``baseline_distilled``; the neural variants take too
 long for a build and are measured by ``python -m blgenre.evaluation.gold_vs_weak``.
@@ -168,8 +170,15 @@ class TransformerWeakModel(_NeuralWeak, TransformerModel):
 
     kind = "transformer_weak"
 
+    @staticmethod
+    def extra_rows(n: int) -> pd.DataFrame:
+        """About ``n`` labelled pool titles added to the gold ones (``title``, ``label``)."""
+        return weak_frame(NEURAL_THRESHOLD, n=n)
+
     @classmethod
     def train_on_split(cls, train: pd.DataFrame, valid: pd.DataFrame) -> TransformerWeakModel:
+        """The gold model's learning rate and epochs, one run, on gold plus :meth:`extra_rows`
+        (no search, to keep the run short)."""
         from blgenre import settings
         from blgenre.models.transformer_training import fine_tune, resolve_checkpoint
 
@@ -181,18 +190,44 @@ class TransformerWeakModel(_NeuralWeak, TransformerModel):
             raise ValueError(f"the transformer was fine-tuned from {gold.get('checkpoint')}, "
                              f"but this run would start from {checkpoint.name}")
         train = settings.sample_train(train)
-        weak = weak_frame(NEURAL_THRESHOLD, n=int(WEAK_PER_GOLD * len(train)))
+        weak = cls.extra_rows(int(WEAK_PER_GOLD * len(train)))
         data = with_weak(train, weak).sample(frac=1.0, random_state=SEED)
         hp = gold["hyperparameters"]
         run = fine_tune(data["title"].tolist(), data["label"].tolist(), valid["title"].tolist(),
                         valid["label"].tolist(), checkpoint,
                         learning_rate=hp["learning_rate"], epochs=int(hp["max_epochs"]),
-                        run_name="weak")
+                        run_name=cls.kind.removeprefix("transformer_"))
         meta = {"kind": cls.kind, "checkpoint": checkpoint.name,
                 "hyperparameters": {**hp, "epochs": run.best_epoch},
                 "valid_macro_f1": run.valid_macro_f1, "train_seconds": run.train_seconds,
                 "n_train": len(train), "n_weak": len(weak), "workshop": settings.workshop()}
         return cls(run.model, run.tokenizer, meta)
+
+
+class TransformerDistilledModel(TransformerWeakModel):
+    """The transformer, fine-tuned on gold plus its *own* confident labels for the pool.
+
+    Self-training (self-distillation): the gold-only transformer is the teacher
+    (:mod:`blgenre.weak.teacher`), so the pool's labels come from the most accurate model in
+    the book rather than from rules and the baseline; what a fresh fine-tuning can gain is the
+    wider collection's vocabulary, seen with labels. The same amount and confidence of extra
+    titles as ``transformer_weak``, so that the two differ only in who labelled them.
+    """
+
+    kind = "transformer_distilled"
+
+    @staticmethod
+    def extra_rows(n: int) -> pd.DataFrame:
+        from blgenre.weak.teacher import distilled_frame
+
+        return sample_rows(distilled_frame(NEURAL_THRESHOLD), n)
+
+    @classmethod
+    def run_settings(cls) -> dict:
+        from blgenre.weak import teacher
+
+        return {**TransformerModel.run_settings(), "weak_per_gold": WEAK_PER_GOLD,
+                "threshold": NEURAL_THRESHOLD, "teacher": teacher.teacher_key()}
 
 
 class FastaiWeakModel(_NeuralWeak, FastaiModel):
