@@ -136,7 +136,8 @@ def run_alone(chapter: str, folder: Path, data: str, threads: int | None = None,
 
 
 def export_models(chapter: str, folder: Path, data: str, threads: int | None = None) -> None:
-    """The ONNX exports (and their checks) of the models ``chapter`` trained, into its folder.
+    """The ONNX exports (and their checks) of the models ``chapter`` trained, into its folder,
+    and the transformer's student (:mod:`blgenre.models.transformer_student`).
 
     Done once here, beside the other training runs, so that the seed carries them: otherwise
     the book build, and the standalone runs of 'Inference at scale' and 'Demo apps', would each
@@ -150,7 +151,9 @@ def export_models(chapter: str, folder: Path, data: str, threads: int | None = N
         return
     env = workshop_env(folder / "artifacts", data, threads)
     code = ("from blgenre.models.onnx_export import ensure_onnx\n"
-            f"for name in {kinds!r}:\n    ensure_onnx(name)")
+            f"for name in {kinds!r}:\n    ensure_onnx(name)\n")
+    if "transformer" in kinds:  # and its student, which 'Inference at scale' would teach
+        code += "from blgenre.models.transformer_student import ensure_student\nensure_student()\n"
     subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, check=True,
                    capture_output=True, text=True)
 

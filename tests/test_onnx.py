@@ -268,6 +268,8 @@ def test_student_is_made_checked_on_validation_and_used_by_fast(saved_transforme
                                        and made["check"]["macro_f1_loss"] <= oe.MAX_F1_LOSS)
     assert (folder / ts.STUDENT_FILE).stat().st_size == made["bytes"]
     assert meta["onnx"] == record  # the teacher's own export is untouched
+    assert ts.student_files(meta) == {ts.STUDENT_FILE: made["sha256"]}  # copied to the Hub
+    assert ts.student_files({**meta, "student": {**made, "format": 0}}) == {}
     loaded = TransformerModel.load(folder)
     fast = ts.student_variant(loaded)
     assert (fast is not None) == made["check"]["passed"]

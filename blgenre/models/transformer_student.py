@@ -199,6 +199,12 @@ def is_current(meta: dict) -> bool:
             and all(record.get(k) == v for k, v in student_settings().items()))
 
 
+def student_files(meta: dict) -> dict[str, str]:
+    """The student's file (path inside the model folder -> sha256) to copy with a model, if
+    current: a Hub copy then has the same ``--fast`` as the book's folder."""
+    return {STUDENT_FILE: meta[RECORD_KEY]["sha256"]} if is_current(meta) else {}
+
+
 def make_student(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame,
                  test: pd.DataFrame | None = None) -> dict:
     """Teach the saved ``teacher`` a student, save its int8 file in the teacher's folder and

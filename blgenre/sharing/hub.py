@@ -98,8 +98,10 @@ def hub_folder(name: str, out: str | Path | None = None, repo_id: str | None = N
             raise ModelError(f"{src / META_FILE}: file name {fname!r} leaves the folder")
         _copy_verified(src / fname, out / fname, digest)
     from blgenre.models.onnx_export import export_files
+    from blgenre.models.transformer_student import student_files
 
-    for rel, digest in export_files(meta).items():  # the ONNX exports (the Hub shows them)
+    # the ONNX exports (the Hub shows them), and the transformer's student (its --fast)
+    for rel, digest in {**export_files(meta), **student_files(meta)}.items():
         if ".." in Path(rel).parts or Path(rel).is_absolute():
             raise ModelError(f"{src / META_FILE}: ONNX file {rel!r} leaves the folder")
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
