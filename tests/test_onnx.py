@@ -296,6 +296,9 @@ def test_student_is_made_checked_on_validation_and_used_by_fast(saved_transforme
     assert report["speed_titles"] == 20 and min(report["titles_per_s"].values()) > 0
     table = student_bench.table({"runs": [{**report, "commit": "abc"}]})
     assert table.loc[0, "layers kept"] == "0" and table.loc[0, "commit"] == "abc"
+    again = student_bench.appended([{"layers": [0], "epochs": 2, "n": 1},
+                                    {"layers": [1], "epochs": 2}], {"layers": [0], "epochs": 2})
+    assert again == [{"layers": [1], "epochs": 2}, {"layers": [0], "epochs": 2}]
     with pytest.raises(SystemExit) as exc:
         student_bench.main(["--layers", "first,third"])
     assert exc.value.code == 2

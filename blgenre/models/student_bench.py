@@ -102,6 +102,12 @@ def table(record: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).round(4)
 
 
+def appended(earlier: list[dict], run: dict) -> list[dict]:
+    """``earlier`` runs, less any of the same setting (measured again), then ``run``."""
+    same = (run["layers"], run["epochs"])
+    return [r for r in earlier if (r["layers"], r["epochs"]) != same] + [run]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m blgenre.models.student_bench",
@@ -112,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=ts.EPOCHS)
     parser.add_argument("--out", default=None, help="JSON file to write (default: print it)")
     parser.add_argument("--append", action="store_true",
-                        help="add this run to the runs already in --out")
+                        help="add this run to the runs already in --out (replacing one of "
+                        "the same setting)")
     args = parser.parse_args(argv)
     try:
         layers = tuple(int(x) for x in args.layers.split(","))
@@ -120,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--layers: expected numbers separated by commas, got {args.layers!r}")
     earlier = (runinfo.read_report(args.out) or {}).get("runs", []) if args.append and args.out \
         else []
-    runinfo.write_report({"runs": earlier + [measure_book(layers=layers, epochs=args.epochs)]},
-                         args.out)
+    run = measure_book(layers=layers, epochs=args.epochs)
+    runinfo.write_report({"runs": appended(earlier, run)}, args.out)
     return 0
 
 
