@@ -291,7 +291,8 @@ class TransformerModel:
         files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != META_FILE)
         for name in files:
             os.chmod(folder / name, 0o644)  # save_pretrained writes the weights as 0600
-        kept = {k: v for k, v in training_info(self.meta).items() if k != "onnx"}  # now stale
+        kept = {k: v for k, v in training_info(self.meta).items()  # records of files made
+                if k not in ("onnx", "student")}  # from the old weights: stale now
         self.meta = write_meta(folder, self.kind, files, **{**kept, **info})
         self.folder = folder
         return folder
