@@ -64,7 +64,9 @@ def commit(ignore: str | os.PathLike | None = None) -> str:
     ``'unknown'`` outside a git checkout (an installed package): which code made a benchmark.
 
     ``ignore`` is the report being written: a run that adds to it (``--append``) would
-    otherwise call its own earlier output a change to the code.
+    otherwise call its own earlier output a change to the code. The committed measurements in
+    ``benchmarks/*.json`` are never code either: one benchmark made while another's output was
+    not yet committed would otherwise be marked too.
     """
     import subprocess
     from pathlib import Path
@@ -75,6 +77,7 @@ def commit(ignore: str | os.PathLike | None = None) -> str:
         head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
         skip = [f":(exclude){Path(ignore).resolve()}"] if ignore else []
+        skip.append(f":(exclude){PROJECT_ROOT / 'benchmarks'}/*.json")
         dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain",
                                 "--untracked-files=no", "--", ".", *skip], capture_output=True,
                                text=True, check=True).stdout.strip()

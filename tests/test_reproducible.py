@@ -155,5 +155,12 @@ def test_commit_ignores_the_report_it_is_written_into(tmp_path, monkeypatch):
     (tmp_path / "report.json").write_text('{"rows": []}\n')
     assert runinfo.commit() == clean + "+changes"
     assert runinfo.commit(ignore=tmp_path / "report.json") == clean
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "other.json").write_text("{}\n")
+    git("add", "benchmarks")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a benchmark")
+    clean = runinfo.commit(ignore=tmp_path / "report.json")
+    (tmp_path / "benchmarks" / "other.json").write_text('{"runs": []}\n')  # not code
+    assert runinfo.commit(ignore=tmp_path / "report.json") == clean
     (tmp_path / "code.py").write_text("x = 2\n")
     assert runinfo.commit(ignore=tmp_path / "report.json") == clean + "+changes"
