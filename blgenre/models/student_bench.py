@@ -92,7 +92,8 @@ def table(record: dict) -> pd.DataFrame:
     rows = []
     for run in record["runs"]:
         check, speed = run["check"], run["titles_per_s"]
-        rows.append({"layers kept": ",".join(map(str, run["layers"])), "passes": run["epochs"],
+        rows.append({"layers kept": ",".join(map(str, run["layers"])),
+                     "passes over the titles": run["epochs"],
                      "valid macro-F1": check["macro_f1"], "teacher's": check["macro_f1_original"],
                      "labels kept": check["label_agreement"],
                      "passes --fast's check": check["passed"],
