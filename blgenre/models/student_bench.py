@@ -46,16 +46,14 @@ def measure(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFram
     """Teach one setting, check its int8 file against ``teacher`` on ``valid`` and time both
     int8 files on the first ``speed_titles`` of ``pool``. ``teacher`` is saved; its own int8
     file is exported (and checked) if it is not yet."""
-    from blgenre.models.onnx_export import compare, ensure_onnx, verdict
+    from blgenre.models.onnx_export import ensure_onnx, verdict
     from blgenre.models.onnx_runtime import OnnxTransformer
 
     timed = pool["title"].tolist()[:speed_titles]
     with tempfile.TemporaryDirectory(prefix="blgenre-student-") as tmp:
-        _, student, table, seconds = ts.teach(teacher, pool, train, valid,
-                                              Path(tmp) / "student.onnx", layers, epochs)
-        titles = valid["title"].tolist()
-        check = verdict(compare(teacher.predict_proba(titles)[:, 0],
-                                student.predict_proba(titles)[:, 0], valid["label"]), "int8")
+        student, table, seconds = ts.teach(teacher, pool, train, valid,
+                                           Path(tmp) / "student.onnx", layers, epochs)
+        check = verdict(ts.check_against(teacher, student, valid), "int8")
         ensure_onnx(teacher.kind, teacher.folder)
         speed = {"teacher int8": titles_per_second(OnnxTransformer.from_model(teacher), timed),
                  "student int8": titles_per_second(student, timed)}

@@ -86,6 +86,24 @@ def native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def padded_batches(enc, chunks, pad_id: int = 0):
+    """``(rows, batch)`` for each array of title positions in ``chunks``: ``batch`` maps the
+    tokenizer's input names in ``enc`` to int64 arrays padded to the chunk's longest title
+    (``pad_id`` for token ids, 0 for the masks). Shared by prediction and the student's
+    training (:mod:`blgenre.models.transformer_student`)."""
+    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
+    for idx in chunks:
+        width = max(len(enc["input_ids"][i]) for i in idx)
+        batch = {}
+        for key in keys:
+            arr = np.full((len(idx), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
+            for row, i in enumerate(idx):
+                seq = enc[key][i]
+                arr[row, :len(seq)] = seq
+            batch[key] = arr
+        yield idx, batch
+
+
 def predict_batched(tokenizer, titles: list[str], run, max_length: int = MAX_LENGTH,
                     batch_size: int = 64, sort: bool = True, n_labels: int = 2) -> np.ndarray:
     """Softmax probabilities per title, in input order, from ``run(batch) -> logits``.
@@ -99,20 +117,10 @@ def predict_batched(tokenizer, titles: list[str], run, max_length: int = MAX_LEN
     if not titles:
         return out
     enc = tokenizer(titles, truncation=True, max_length=max_length)
-    keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
     lengths = np.array([len(ids) for ids in enc["input_ids"]])
     order = np.argsort(lengths, kind="stable") if sort else np.arange(len(titles))
-    pad_id = tokenizer.pad_token_id or 0
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        width = int(lengths[idx].max())
-        batch = {}
-        for key in keys:
-            arr = np.full((len(idx), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
-            for row, i in enumerate(idx):
-                seq = enc[key][i]
-                arr[row, :len(seq)] = seq
-            batch[key] = arr
+    chunks = (order[start:start + batch_size] for start in range(0, len(order), batch_size))
+    for idx, batch in padded_batches(enc, chunks, tokenizer.pad_token_id or 0):
         logits = np.asarray(run(batch), dtype=np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)

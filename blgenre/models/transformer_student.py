@@ -67,26 +67,22 @@ def shrink(model, layers: tuple[int, ...] = LAYERS):
         if int(number) in layers:
             state[f"{head}.encoder.layer.{layers.index(int(number))}.{tail}"] = value
     net.load_state_dict(state, strict=True)
-    meta = {**model.meta, "student_of_layers": list(layers)}
-    return TransformerModel(net, model.tokenizer, meta, model.max_length, model.batch_size)
+    return TransformerModel(net, model.tokenizer, dict(model.meta), model.max_length,
+                            model.batch_size)
 
 
-def _batches(ids: list[list[int]], size: int, pad_id: int, rng=None):
-    """``(rows, input_ids, attention_mask)`` for batches of titles of similar length, in a
-    shuffled order of batches when ``rng`` is given."""
+def _shuffled_batches(enc, size: int, pad_id: int, rng):
+    """Training batches of titles of similar length (padded as for prediction,
+    :func:`~blgenre.models.transformer_model.padded_batches`), in a shuffled order, as tensors."""
     import torch
 
-    order = np.argsort([len(x) for x in ids], kind="stable")
+    from blgenre.models.transformer_model import padded_batches
+
+    order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable")
     chunks = [order[i:i + size] for i in range(0, len(order), size)]
-    if rng is not None:
-        rng.shuffle(chunks)
-    for rows in chunks:
-        width = max(len(ids[i]) for i in rows)
-        x = np.full((len(rows), width), pad_id, dtype=np.int64)
-        mask = np.zeros_like(x)
-        for r, i in enumerate(rows):
-            x[r, :len(ids[i])], mask[r, :len(ids[i])] = ids[i], 1
-        yield rows, torch.from_numpy(x), torch.from_numpy(mask)
+    rng.shuffle(chunks)
+    for rows, batch in padded_batches(enc, chunks, pad_id):
+        yield rows, {key: torch.from_numpy(arr) for key, arr in batch.items()}
 
 
 def distil(student, titles: list[str], targets: np.ndarray, valid: pd.DataFrame,
@@ -104,10 +100,9 @@ def distil(student, titles: list[str], targets: np.ndarray, valid: pd.DataFrame,
 
     set_seed(seed)
     labels = np.asarray(model_labels(student.meta), dtype=object)
-    ids = student.tokenizer(clean_titles(titles), truncation=True,
-                            max_length=TRAIN_MAX_LENGTH)["input_ids"]
+    enc = student.tokenizer(clean_titles(titles), truncation=True, max_length=TRAIN_MAX_LENGTH)
     net, target = student.model, torch.tensor(np.asarray(targets, dtype=np.float32))
-    steps = epochs * -(-len(ids) // batch_size)
+    steps = epochs * -(-len(titles) // batch_size)
     optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=steps,
                                                    pct_start=0.1, anneal_strategy="linear")
@@ -118,10 +113,10 @@ def distil(student, titles: list[str], targets: np.ndarray, valid: pd.DataFrame,
         for epoch in range(1, epochs + 1):
             net.train()
             start, losses = time.perf_counter(), []
-            for batch, x, mask in _batches(ids, batch_size, student.tokenizer.pad_token_id or 0,
-                                           rng):
-                logits = net(input_ids=x, attention_mask=mask).logits
-                loss = -(target[batch] * torch.log_softmax(logits, -1)).sum(-1).mean()
+            for idx, batch in _shuffled_batches(enc, batch_size,
+                                                student.tokenizer.pad_token_id or 0, rng):
+                logits = net(**batch).logits
+                loss = -(target[idx] * torch.log_softmax(logits, -1)).sum(-1).mean()
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -156,8 +151,8 @@ def teach(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame,
     (the int8 setting chosen on ``valid``, as for the teacher's own file). ``layers`` and
     ``epochs`` default to :data:`LAYERS` and :data:`EPOCHS`.
 
-    Returns the student (PyTorch), the :class:`~blgenre.models.onnx_runtime.OnnxTransformer`
-    reading ``out``, its epochs table and the seconds teaching took.
+    Returns the :class:`~blgenre.models.onnx_runtime.OnnxTransformer` reading ``out``, the
+    epochs table and the seconds teaching took.
     """
     import shutil
 
@@ -179,7 +174,17 @@ def teach(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame,
         shutil.move(folder / ONNX_FILES["int8"], out)
     fast = OnnxTransformer(out, teacher.tokenizer, teacher.meta, teacher.max_length,
                            teacher.batch_size, "onnx-int8-student")
-    return student, fast, table, seconds
+    return fast, table, seconds
+
+
+def check_against(teacher, fast, part: pd.DataFrame) -> dict:
+    """How the student ``fast`` follows ``teacher`` on ``part`` (``title``, ``label``):
+    :func:`blgenre.models.onnx_export.compare`, the comparison of every cheaper copy."""
+    from blgenre.models.onnx_export import compare
+
+    titles = part["title"].tolist()
+    return compare(teacher.predict_proba(titles)[:, 0], fast.predict_proba(titles)[:, 0],
+                   part["label"])
 
 
 def student_settings() -> dict:
@@ -212,47 +217,54 @@ def make_student(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.Dat
     from blgenre.integrity import sha256_file
     from blgenre.models import registry
     from blgenre.models.lifecycle import add_to_meta, checked_meta
-    from blgenre.models.onnx_export import compare, verdict
+    from blgenre.models.onnx_export import verdict
 
     folder = Path(teacher.folder)
     meta = checked_meta(folder, teacher.kind)
     out = folder / STUDENT_FILE
-    _, fast, table, seconds = teach(teacher, pool, train, valid, out)
-
-    def check(part: pd.DataFrame) -> dict:
-        titles = part["title"].tolist()
-        return compare(teacher.predict_proba(titles)[:, 0], fast.predict_proba(titles)[:, 0],
-                       part["label"])
+    fast, table, seconds = teach(teacher, pool, train, valid, out)
 
     record = {**student_settings(), "teacher_layers": teacher.model.config.num_hidden_layers,
               "source_sha256": meta["files"][registry.get(teacher.kind).main_file],
               "pool_titles": len(pool), "gold_titles": len(train), "file": STUDENT_FILE,
               "sha256": sha256_file(out), "bytes": out.stat().st_size,
               "epochs_table": table.round(4).to_dict(orient="records"),
-              "check": verdict(check(valid), "int8"),
-              "test_check": check(test) if test is not None else None,
+              "check": verdict(check_against(teacher, fast, valid), "int8"),
+              "test_check": check_against(teacher, fast, test) if test is not None else None,
               "seconds": round(seconds, 1)}
     add_to_meta(folder, RECORD_KEY, record)
     return record
 
 
+def intact_record(folder: str | Path, meta: dict) -> dict | None:
+    """The student record of ``meta`` (the ``model.json`` of ``folder``) if it is current and
+    its file in ``folder`` has the recorded sha256; else ``None``."""
+    from blgenre.integrity import sha256_file
+
+    path = Path(folder) / STUDENT_FILE
+    if not is_current(meta) or not path.is_file():
+        return None
+    record = meta[RECORD_KEY]
+    return record if sha256_file(path) == record["sha256"] else None
+
+
 def ensure_student() -> dict:
     """The book's transformer's student record: reused if current and its file intact, else
     taught now from the pool's teacher labels and the book's split (minutes in full mode;
-    in workshop mode the sampled pool and training titles of :mod:`blgenre.weak.teacher`)."""
+    in workshop mode the sampled pool and training titles of :mod:`blgenre.weak.teacher`).
+    A reused student needs no model loaded, as for the teacher's cached labels."""
     from blgenre import settings
     from blgenre.data import split
-    from blgenre.integrity import sha256_file
-    from blgenre.models.lifecycle import ensure, read_meta
+    from blgenre.models.lifecycle import ensure, read_meta, reuse_verdict
     from blgenre.paths import model_dir
     from blgenre.weak.teacher import TEACHER, teacher_labels
 
-    teacher = ensure(TEACHER).model
     folder = model_dir(TEACHER)
-    meta = read_meta(folder)
-    if is_current(meta) and (folder / STUDENT_FILE).is_file() and \
-            sha256_file(folder / STUDENT_FILE) == meta[RECORD_KEY]["sha256"]:
-        return meta[RECORD_KEY]
+    if reuse_verdict(TEACHER)[0]:  # the teacher stays: its student may too
+        record = intact_record(folder, read_meta(folder))
+        if record is not None:
+            return record
+    teacher = ensure(TEACHER).model  # (retrained if it was stale: its student went with it)
     return make_student(teacher, teacher_labels(), settings.sample_train(split.part("train")),
                         split.part("valid"), split.part("test"))
 
@@ -260,18 +272,11 @@ def ensure_student() -> dict:
 def student_variant(model):
     """The student's int8 file in ONNX Runtime, if the saved ``model`` has a current student
     that passed its validation check and whose file is intact; else ``None``."""
-    from blgenre.errors import ModelError
-    from blgenre.integrity import verify_sha256
     from blgenre.models.onnx_runtime import OnnxTransformer, current_meta
 
     folder = getattr(model, "folder", None)
-    meta = current_meta(model)
-    if folder is None or not is_current(meta) or not meta[RECORD_KEY]["check"].get("passed"):
+    record = intact_record(folder, current_meta(model)) if folder is not None else None
+    if record is None or not record["check"].get("passed"):
         return None
-    path = Path(folder) / STUDENT_FILE
-    try:
-        verify_sha256(path, meta[RECORD_KEY]["sha256"])
-    except ModelError:
-        return None
-    return OnnxTransformer(path, model.tokenizer, model.meta, model.max_length,
-                           model.batch_size, "onnx-int8-student")
+    return OnnxTransformer(Path(folder) / STUDENT_FILE, model.tokenizer, model.meta,
+                           model.max_length, model.batch_size, "onnx-int8-student")
