@@ -51,17 +51,18 @@ def measure(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFram
 
     timed = pool["title"].tolist()[:speed_titles]
     with tempfile.TemporaryDirectory(prefix="blgenre-student-") as tmp:
-        student, table, seconds = ts.teach(teacher, pool, train, valid,
-                                           Path(tmp) / "student.onnx", layers, epochs)
-        check = verdict(ts.check_against(teacher, student, valid), "int8")
+        taught = ts.teach(teacher, pool, train, valid, Path(tmp) / "student.onnx", layers,
+                          epochs)
+        check = verdict(ts.check_against(teacher, taught.fast, valid), "int8")
         ensure_onnx(teacher.kind, teacher.folder)
         speed = {"teacher int8": titles_per_second(OnnxTransformer.from_model(teacher), timed),
-                 "student int8": titles_per_second(student, timed)}
+                 "student int8": titles_per_second(taught.fast, timed)}
     return {"layers": list(ts.LAYERS if layers is None else layers),
             "teacher_layers": teacher.model.config.num_hidden_layers,
-            "epochs": len(table), "learning_rate": ts.LEARNING_RATE, "pool_titles": len(pool),
-            "gold_titles": len(train), "train_seconds": round(seconds, 1),
-            "epochs_table": table.round(4).to_dict(orient="records"), "check": check,
+            "epochs": len(taught.table), "learning_rate": ts.LEARNING_RATE,
+            "pool_titles": len(pool), "gold_titles": len(train), "train_seconds": round(taught.seconds, 1),
+            "epochs_table": taught.table.round(4).to_dict(orient="records"),
+            "quantisation": taught.quantisation["chosen"], "check": check,
             "speed_titles": len(timed), "titles_per_s": {k: round(v, 1) for k, v in speed.items()}}
 
 
@@ -92,6 +93,7 @@ def table(record: dict) -> pd.DataFrame:
         check, speed = run["check"], run["titles_per_s"]
         rows.append({"layers kept": ",".join(map(str, run["layers"])),
                      "passes over the titles": run["epochs"],
+                     "int8 setting": run.get("quantisation", "per-channel, first layer float"),
                      "valid macro-F1": check["macro_f1"], "teacher's": check["macro_f1_original"],
                      "labels kept": check["label_agreement"],
                      "passes --fast's check": check["passed"],

@@ -22,6 +22,7 @@ import copy
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,9 @@ TRAIN_MAX_LENGTH = 64
 #: The student's int8 ONNX file inside the transformer's folder, and its ``model.json`` key.
 STUDENT_FILE = "onnx/student_quantized.onnx"
 RECORD_KEY = "student"
-#: Bumped when how a student is made changes; an older record is made again.
-VERSION = 1
+#: Bumped when how a student is made changes; an older record is made again (2: its int8
+#: setting is the fastest that passes, :func:`blgenre.models.onnx_export.pick_quantisation`).
+VERSION = 2
 
 
 def shrink(model, layers: tuple[int, ...] = LAYERS):
@@ -144,6 +146,16 @@ def soft_targets(labels: list[str], pool_prob: np.ndarray, gold: list[str]) -> n
     return np.concatenate([pool, gold_rows])
 
 
+class Taught(NamedTuple):
+    """What :func:`teach` made: the student's int8 file in ONNX Runtime, its epochs table, the
+    seconds teaching took and how its int8 setting was chosen."""
+
+    fast: object
+    table: pd.DataFrame
+    seconds: float
+    quantisation: dict
+
+
 def teach(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame, out: Path,
           layers: tuple[int, ...] | None = None, epochs: int | None = None):
     """Teach a student of ``layers`` (``pool``: ``title`` and the teacher's ``prob_fiction``;
@@ -151,8 +163,8 @@ def teach(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame,
     (the int8 setting chosen on ``valid``, as for the teacher's own file). ``layers`` and
     ``epochs`` default to :data:`LAYERS` and :data:`EPOCHS`.
 
-    Returns the :class:`~blgenre.models.onnx_runtime.OnnxTransformer` reading ``out``, the
-    epochs table and the seconds teaching took.
+    Returns a :class:`Taught` (its ``fast`` is the
+    :class:`~blgenre.models.onnx_runtime.OnnxTransformer` reading ``out``).
     """
     import shutil
 
@@ -174,7 +186,7 @@ def teach(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame,
         shutil.move(folder / ONNX_FILES["int8"], out)
     fast = OnnxTransformer(out, teacher.tokenizer, teacher.meta, teacher.max_length,
                            teacher.batch_size, "onnx-int8-student")
-    return fast, table, seconds
+    return Taught(fast, table, seconds, student.meta.pop("onnx_quantisation"))
 
 
 def check_against(teacher, fast, part: pd.DataFrame) -> dict:
@@ -222,16 +234,18 @@ def make_student(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.Dat
     folder = Path(teacher.folder)
     meta = checked_meta(folder, teacher.kind)
     out = folder / STUDENT_FILE
-    fast, table, seconds = teach(teacher, pool, train, valid, out)
+    taught = teach(teacher, pool, train, valid, out)
 
     record = {**student_settings(), "teacher_layers": teacher.model.config.num_hidden_layers,
               "source_sha256": meta["files"][registry.get(teacher.kind).main_file],
               "pool_titles": len(pool), "gold_titles": len(train), "file": STUDENT_FILE,
               "sha256": sha256_file(out), "bytes": out.stat().st_size,
-              "epochs_table": table.round(4).to_dict(orient="records"),
-              "check": verdict(check_against(teacher, fast, valid), "int8"),
-              "test_check": check_against(teacher, fast, test) if test is not None else None,
-              "seconds": round(seconds, 1)}
+              "epochs_table": taught.table.round(4).to_dict(orient="records"),
+              "quantisation": taught.quantisation,
+              "check": verdict(check_against(teacher, taught.fast, valid), "int8"),
+              "test_check": (check_against(teacher, taught.fast, test) if test is not None
+                             else None),
+              "seconds": round(taught.seconds, 1)}
     add_to_meta(folder, RECORD_KEY, record)
     return record
 
