@@ -75,6 +75,16 @@ def test_fastai_is_recorded_as_not_exported(tmp_path):
 
 
 # --------------------------------------------------------------------------- transformer
+@pytest.fixture(autouse=True)
+def cpu_without_bfloat16(monkeypatch):
+    """These tests follow ``--fast`` on a CPU without bfloat16 instructions (the book's build
+    machine); the one test of the bfloat16 branch turns them on itself. Without this, on a CPU
+    that has them, ``fast()`` would pick bfloat16 and record its check in the shared folder."""
+    from blgenre.models import transformer_model as tm
+
+    monkeypatch.setattr(tm, "native_bf16", lambda: False)
+
+
 @pytest.fixture(scope="module")
 def saved_transformer(tmp_path_factory):
     """A small random BERT classifier with the MiniLM tokenizer, saved as the book saves one."""

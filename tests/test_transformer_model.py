@@ -151,7 +151,19 @@ def test_cheap_variants(trained, variant):
     assert fast.shape == plain.shape and np.abs(fast - plain).max() < 0.1
     with pytest.raises(ValueError):
         cheap.save()
+
+
+def test_fast_variant_follows_the_cpu(trained, monkeypatch):
+    """Without bfloat16 instructions ``--fast`` is int8 (the tiny model has no student or ONNX
+    file); with them, bfloat16 exactly when its check on the validation split passed."""
+    from blgenre.models import variant_checks
+
+    model = load_model(trained[1])
+    monkeypatch.setattr(tm, "native_bf16", lambda: False)
     assert model.fast().variant_name == tm.FAST_VARIANT
+    monkeypatch.setattr(tm, "native_bf16", lambda: True)
+    bf16_ok = variant_checks.passes(model, "bf16", tm.BF16_CHECK_KEY)
+    assert model.fast().variant_name == ("bf16" if bf16_ok else tm.FAST_VARIANT)
 
 
 def test_predict_file_edge_cases(trained, tmp_path):
