@@ -198,3 +198,18 @@ def test_uvargs_runs_before_the_package_is_installed():
     assert proc.returncode == 0, proc.stderr
     known = {*uvargs.OPTIONS.values(), *uvargs.FLAGS.values(), uvargs.PIP_STRATEGY[0]}
     assert {arg for arg in proc.stdout.split() if arg.startswith("--")} <= known, proc.stdout
+
+
+def test_tool_folders_are_not_read_as_pages(tmp_path):
+    """`make test` leaves .pytest_cache/README.md in the repository; Sphinx read it as a page
+    outside the table of contents, and the ``-W`` build after a test run failed on it."""
+    from sphinx.project import EXCLUDE_PATHS
+    from sphinx.util.matching import get_matching_files
+
+    for page in ("chapters/intro.md", ".pytest_cache/README.md", ".ruff_cache/x/README.md",
+                 "node_modules/long/README.md", ".venv/lib/README.md"):
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page).write_text("# A page\n")
+    patterns = yaml.safe_load((PROJECT_ROOT / "_config.yml").read_text())["exclude_patterns"]
+    found = set(get_matching_files(tmp_path, ["**"], [*patterns, *EXCLUDE_PATHS]))
+    assert found == {"chapters/intro.md"}
