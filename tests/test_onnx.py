@@ -193,16 +193,17 @@ def test_tampered_or_stale_exports_are_not_used(saved_transformer, tmp_path):
     assert reloaded.fast().variant_name == "int8"
 
 
-def test_fast_is_bfloat16_on_a_cpu_with_bfloat16_instructions(saved_transformer, tmp_path,
+def test_fast_weighs_bfloat16_on_a_cpu_with_bfloat16_instructions(saved_transformer, tmp_path,
                                                                monkeypatch):
-    """Where the CPU has AMX or AVX512-BF16, ``--fast`` is PyTorch in bfloat16 if that copy
-    passes its validation check; without the instructions, without the check's data, or with
-    a failed check, it is the ONNX file."""
+    """Where the CPU has AMX or AVX512-BF16, PyTorch in bfloat16 is a candidate for ``--fast``
+    if it passes its validation check, and the faster of it and the ONNX file on this CPU is
+    used; without the instructions, without the check's data, or with a failed check, it is the
+    ONNX file."""
     import shutil
 
     from blgenre.errors import DataUnavailableError
+    from blgenre.models import fast_choice, variant_checks
     from blgenre.models import transformer_model as tm
-    from blgenre.models import variant_checks
     from blgenre.models.lifecycle import read_meta
 
     folder, record, test = saved_transformer
@@ -226,14 +227,23 @@ def test_fast_is_bfloat16_on_a_cpu_with_bfloat16_instructions(saved_transformer,
     assert check["passed"] == (check["label_agreement"] >= 0.995
                                and check["macro_f1_loss"] <= 0.005)
     fast = tm.TransformerModel.load(copy).fast()
-    assert fast.variant_name == ("bf16" if check["passed"] else onnx_choice)
+    assert (fast.variant_name in ("bf16", onnx_choice)) if check["passed"] else (
+        fast.variant_name == onnx_choice)
 
     meta = read_meta(copy)
     for passed in (False, True):
         meta[tm.BF16_CHECK_KEY] = {**check, "passed": passed}
         (copy / "model.json").write_text(json.dumps(meta))
-        assert tm.TransformerModel.load(copy).fast().variant_name == (
-            "bf16" if passed else onnx_choice)
+        loaded = tm.TransformerModel.load(copy)
+        chosen = loaded.fast().variant_name
+        if not passed:
+            assert chosen == onnx_choice
+            continue
+        # both passed: each timed once on this CPU, the faster used and recorded
+        timing = fast_choice.recorded(loaded)
+        assert set(timing["titles_per_s"]) == {"bf16", onnx_choice}
+        assert chosen == timing["chosen"] == max(timing["titles_per_s"],
+                                                 key=timing["titles_per_s"].get)
     monkeypatch.setattr(tm, "native_bf16", lambda: False)  # emulated bfloat16: many times slower
     assert tm.TransformerModel.load(copy).fast().variant_name == onnx_choice
 

@@ -15,29 +15,18 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from blgenre import runinfo
 from blgenre.models import transformer_student as ts
+from blgenre.models.fast_choice import titles_per_second
 from blgenre.paths import PROJECT_ROOT
 
 #: Pool titles both int8 files are timed on.
 SPEED_TITLES = 3000
 COMMITTED = PROJECT_ROOT / "benchmarks" / "transformer_student.json"
-
-
-def titles_per_second(model, titles: list[str], repeats: int = 2) -> float:
-    """The best of ``repeats`` timed runs of ``model.predict_proba`` over ``titles``."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_proba(titles)
-        best = min(best, time.perf_counter() - start)
-    return len(titles) / best
 
 
 def measure(teacher, pool: pd.DataFrame, train: pd.DataFrame, valid: pd.DataFrame,

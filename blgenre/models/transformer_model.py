@@ -250,26 +250,30 @@ class TransformerModel:
                                 name)
 
     def fast(self):
-        """The fastest variant that keeps the model's accuracy on this CPU, for ``predict --fast``.
+        """The fastest copy that keeps the model's accuracy on this CPU, for ``predict --fast``.
 
-        On a CPU with bfloat16 instructions (:func:`native_bf16`), PyTorch in bfloat16, if it
-        passes its check on the validation split (:mod:`blgenre.models.variant_checks`, made on
-        first use there and kept in ``model.json``; without the book's data it is not made).
-        Elsewhere, the int8 file of its student, a copy with half the layers taught by this
-        model (:mod:`blgenre.models.transformer_student`), if it passed the same check; else,
-        where the saved model has an ONNX export that passed its checks (see
-        :mod:`blgenre.models.onnx_export`), ONNX Runtime with int8 weights (or float32 if the
-        int8 version lost too much macro-F1). Otherwise PyTorch's own int8 variant
-        (:data:`FAST_VARIANT`); ``torch.ao.quantization`` is deprecated in favour of the separate
-        ``torchao`` package, so if a future PyTorch lacks it this falls back to bfloat16.
+        The candidates are the copies that passed the check on the validation split every cheaper
+        copy must pass (:mod:`blgenre.models.variant_checks`): the int8 file of the model's
+        student, a copy with half the layers taught by this model
+        (:mod:`blgenre.models.transformer_student`), else the model's own ONNX export, int8 or
+        float32 (:mod:`blgenre.models.onnx_runtime`); and, on a CPU with bfloat16 instructions
+        (:func:`native_bf16`), PyTorch in bfloat16 (its check made on first use there and kept in
+        ``model.json``; without the book's data it is not made). Where both kinds are candidates,
+        each is timed once on this CPU and the faster kept (:mod:`blgenre.models.fast_choice`).
+        With none, PyTorch's own int8 variant (:data:`FAST_VARIANT`); ``torch.ao.quantization``
+        is deprecated in favour of the separate ``torchao`` package, so if a future PyTorch lacks
+        it this falls back to bfloat16.
         """
-        from blgenre.models import onnx_runtime, transformer_student, variant_checks
+        from blgenre.models import fast_choice, onnx_runtime, transformer_student, variant_checks
 
+        candidates = {}
+        onnx = transformer_student.student_variant(self) or onnx_runtime.fast_variant(self)
+        if onnx is not None:
+            candidates[onnx.variant_name] = lambda: onnx
         if native_bf16() and variant_checks.passes(self, "bf16", BF16_CHECK_KEY):
-            return self.variant("bf16")
-        chosen = transformer_student.student_variant(self) or onnx_runtime.fast_variant(self)
-        if chosen is not None:
-            return chosen
+            candidates["bf16"] = lambda: self.variant("bf16")
+        if candidates:
+            return fast_choice.fastest(self, candidates)
         try:
             return self.variant(FAST_VARIANT)
         except (ImportError, AttributeError):

@@ -2,8 +2,8 @@
 ``predict --fast``: a check on the validation split, recorded in the model's ``model.json``.
 
 Both neural kinds have such copies (``model.variant(name)``): the fastai model's int8 network
-(:mod:`blgenre.models.fastai_fast`) and the transformer's bfloat16 copy, which is its fastest
-form on a CPU with bfloat16 instructions (AMX, AVX512-BF16) and many times slower elsewhere.
+(:mod:`blgenre.models.fastai_fast`) and the transformer's bfloat16 copy, a candidate on a CPU
+with bfloat16 instructions (AMX, AVX512-BF16) and many times slower elsewhere.
 Using one is a choice, so it is checked on the validation split, never the test split, with the
 rule of the ONNX exports (:func:`blgenre.models.onnx_export.verdict`: at least
 ``MIN_INT8_AGREEMENT`` of the labels kept, at most ``MAX_F1_LOSS`` of macro-F1 lost).
