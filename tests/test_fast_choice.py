@@ -87,3 +87,30 @@ def test_timing_titles_and_cpu():
     assert len(fast_choice.timing_titles({}, 10)) == 10  # older models: the built-in titles
     info = fast_choice.cpu()
     assert info["threads"] >= 1 and set(info["flags"]) <= set(fast_choice.FLAGS)
+
+
+def test_records_are_written_whole_while_others_read(tmp_path):
+    """A record added to ``model.json`` (a check, a timing) replaces the file in one step: a
+    process loading the model at that moment never reads half a file."""
+    import threading
+
+    from blgenre.models.lifecycle import add_to_meta, read_meta
+
+    Saved(tmp_path)
+    stop, errors = threading.Event(), []
+
+    def write():
+        for i in range(300):
+            add_to_meta(tmp_path, "padding", "x" * (i * 500))
+        stop.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while not stop.is_set():
+        try:
+            read_meta(tmp_path)
+        except Exception as exc:  # noqa: BLE001 - any failure to read is what this test catches
+            errors.append(exc)
+    writer.join()
+    assert errors == [] and read_meta(tmp_path)["padding"] == "x" * 299 * 500
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]

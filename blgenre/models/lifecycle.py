@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +75,12 @@ def add_to_meta(folder: str | Path, key: str, value) -> dict:
     model was saved (its ONNX export, the checks of its cheaper copies) live beside it there."""
     meta = read_meta(folder)
     meta[key] = value
-    (Path(folder) / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    # written beside it, then renamed over it: another process reading the model at that moment
+    # (``predict --streams``, where each loads it and may record a check or a timing) sees the
+    # old file or the new one, never a half-written one
+    tmp = Path(folder) / f".{META_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, default=str))
+    os.replace(tmp, Path(folder) / META_FILE)
     return meta
 
 
