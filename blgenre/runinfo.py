@@ -76,7 +76,11 @@ def commit(ignore: str | os.PathLike | None = None) -> str:
     try:
         head = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
-        skip = [f":(exclude){Path(ignore).resolve()}"] if ignore else []
+        report = Path(ignore).resolve() if ignore else None
+        # (a report written outside the checkout is not in git's view: excluding it there would
+        # make git fail and the commit read 'unknown')
+        skip = [f":(exclude){report}"] if report and report.is_relative_to(
+            Path(PROJECT_ROOT).resolve()) else []
         skip.append(f":(exclude){PROJECT_ROOT / 'benchmarks'}/*.json")
         dirty = subprocess.run(["git", "-C", str(PROJECT_ROOT), "status", "--porcelain",
                                 "--untracked-files=no", "--", ".", *skip], capture_output=True,

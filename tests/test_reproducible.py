@@ -152,6 +152,8 @@ def test_commit_ignores_the_report_it_is_written_into(tmp_path, monkeypatch):
     monkeypatch.setattr(blgenre.paths, "PROJECT_ROOT", tmp_path)
     clean = runinfo.commit()
     assert len(clean) == 12 and "+" not in clean
+    outside = tmp_path.parent / f"{tmp_path.name}-report.json"  # a report beside the checkout
+    assert runinfo.commit(ignore=outside) == clean  # (git refused the pathspec: 'unknown')
     (tmp_path / "report.json").write_text('{"rows": []}\n')
     assert runinfo.commit() == clean + "+changes"
     assert runinfo.commit(ignore=tmp_path / "report.json") == clean
@@ -164,3 +166,4 @@ def test_commit_ignores_the_report_it_is_written_into(tmp_path, monkeypatch):
     assert runinfo.commit(ignore=tmp_path / "report.json") == clean
     (tmp_path / "code.py").write_text("x = 2\n")
     assert runinfo.commit(ignore=tmp_path / "report.json") == clean + "+changes"
+    assert runinfo.commit(ignore=outside) == clean + "+changes"
