@@ -346,3 +346,17 @@ def fast_or(ts, model):
 
     return OnnxTransformer(model.folder / ts.STUDENT_FILE, model.tokenizer, model.meta,
                            model.max_length, model.batch_size)
+
+
+def test_onnx_session_opens_on_first_use(saved_transformer):
+    """A copy ``--fast`` weighs but does not run, or whose threads ``predict --streams`` sets
+    before it predicts, opens no session for nothing."""
+    from blgenre.models.transformer_model import TransformerModel
+
+    folder, _, test = saved_transformer
+    onnx = OnnxTransformer.from_model(TransformerModel.load(folder), "fp32")
+    assert onnx._session is None
+    onnx.set_threads(1)
+    assert onnx._session is None
+    assert onnx.predict_proba(test["title"].tolist()[:4]).shape == (4, 2)
+    assert onnx._session is not None and onnx.threads == 1

@@ -59,13 +59,22 @@ class OnnxTransformer:
                  batch_size: int = 64, variant_name: str = "onnx-int8",
                  threads: int | None = None):
         self.path = Path(path)
-        self.session = session(self.path, threads)
-        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.threads = threads
+        self._session = None
         self.tokenizer = tokenizer
         self.meta = {**meta, "variant": variant_name}
         self.max_length = max_length
         self.batch_size = batch_size
         self.variant_name = variant_name
+
+    @property
+    def session(self):
+        """The ONNX Runtime session, opened on first use: a copy that ``--fast`` weighs but does
+        not run (:mod:`blgenre.models.fast_choice`), or whose threads ``predict --streams`` sets
+        before it predicts, never opens one for nothing."""
+        if self._session is None:
+            self._session = session(self.path, self.threads)
+        return self._session
 
     @classmethod
     def from_model(cls, model, precision: str = "int8", threads: int | None = None):
@@ -87,17 +96,19 @@ class OnnxTransformer:
         """Probabilities ``[Fiction, Non-fiction]`` per title, in input order."""
         from blgenre.models.transformer_model import predict_batched
 
+        inputs = {i.name for i in self.session.get_inputs()}
+
         def run(batch: dict[str, np.ndarray]) -> np.ndarray:
-            feed = {k: v for k, v in batch.items() if k in self.inputs}
+            feed = {k: v for k, v in batch.items() if k in inputs}
             return self.session.run(["logits"], feed)[0]
 
         return predict_batched(self.tokenizer, titles, run, self.max_length,
                                batch_size or self.batch_size, sort)
 
     def set_threads(self, threads: int) -> None:
-        """Reopen the session with ``threads`` intra-op threads (one per process when
+        """Use ``threads`` intra-op threads from now on (one per process when
         ``predict`` runs two processes: :mod:`blgenre.models.predict_streams`)."""
-        self.session = session(self.path, threads)
+        self.threads, self._session = threads, None
 
     def fast(self) -> OnnxTransformer:
         return self
