@@ -136,3 +136,25 @@ def test_variants_are_registered_beside_their_gold_kind_but_not_shared():
             assert (kind.main_file, kind.pickled, kind.usage) == (base.main_file, base.pickled,
                                                                   base.usage)
             assert kind.model_class().kind == name
+
+
+def test_baseline_search_scores_each_setting_as_its_own_pipeline_would(real_split):
+    """The search computes each feature set once; every grid point must score exactly as a
+    pipeline fitted for it alone, and ties keep the grid's order."""
+    from blgenre.data.text import clean_titles
+    from blgenre.evaluation.evaluate import labels_from_proba, macro_f1
+    from blgenre.models import baseline
+
+    train, valid = split.part("train"), split.part("valid")
+    grid = {"C": [0.001, 3.0], "class_weight": [None, "balanced"], "features": ["word", "char"]}
+    table = baseline.tune(train, valid, grid)
+    assert len(table) == 8
+    for row in table.itertuples():
+        cw = None if row.class_weight == "none" else row.class_weight
+        pipe = baseline.build_pipeline(row.C, cw, row.features).fit(
+            clean_titles(train["title"]), train["label"])
+        pred = labels_from_proba(baseline.prob_fiction(pipe, valid["title"].tolist()))
+        assert row.valid_macro_f1 == macro_f1(valid["label"], pred)
+    # C = 0.001 without class weights predicts one label everywhere: a tie, kept in grid order
+    tied = table[table["valid_macro_f1"] == table["valid_macro_f1"].min()]
+    assert len(tied) == 2 and list(tied.index) == sorted(tied.index)

@@ -184,6 +184,70 @@ def test_teacher_labels_are_cached_and_thresholded(tmp_artifacts, monkeypatch, h
     assert everything["weight"].round(2).tolist() == [0.97, 0.6, 0.6]
 
 
+class _LengthTeacher:
+    """A stand-in teacher whose P(Fiction) is a title's length over 100; it records its batches."""
+
+    meta = {"labels": ["Fiction", "Non-fiction"]}
+
+    def __init__(self):
+        self.batches = []
+
+    def predict_proba(self, titles):
+        self.batches.append(list(titles))
+        return [[len(t) / 100, 1 - len(t) / 100] for t in titles]
+
+
+def test_teacher_reads_the_pool_sorted_by_length_and_answers_in_pool_order(
+        tmp_artifacts, monkeypatch):
+    from types import SimpleNamespace
+
+    from blgenre.models import lifecycle
+    from blgenre.weak import teacher
+
+    model = _LengthTeacher()
+    monkeypatch.setattr(lifecycle, "ensure", lambda name: SimpleNamespace(model=model))
+    monkeypatch.setattr(teacher, "teacher_key", lambda *_: {"teacher": "stand-in"})
+    monkeypatch.setattr(teacher, "BATCH", 3)
+    titles = ["x" * n for n in (40, 7, 33, 12, 58, 3, 21, 9)]
+    pool = pd.DataFrame({"id": [str(i) for i in range(len(titles))], "title": titles})
+    monkeypatch.setattr(teacher, "pool_sample", lambda: pool)
+    labels = teacher.teacher_labels()
+    assert labels["id"].tolist() == pool["id"].tolist()
+    assert labels["prob_fiction"].tolist() == [len(t) / 100 for t in titles]
+    lengths = [[len(t) for t in batch] for batch in model.batches]
+    assert lengths == [[3, 7, 9], [12, 21, 33], [40, 58]]  # each batch pads little
+    assert teacher.labelled_by()["labelled_by"] == "plain"  # 8 titles: no export for so few
+
+
+def test_a_large_pool_is_read_by_the_checked_onnx_export(monkeypatch, capsys):
+    from blgenre.errors import ModelError
+    from blgenre.models import onnx_export
+    from blgenre.weak import teacher
+
+    class Model:
+        folder = None
+
+        def variant(self, name):
+            return f"copy {name}"
+
+    model, big = Model(), teacher.ONNX_FROM_TITLES
+    outcomes = {"passed": {"checks": {"fp32": {"passed": True}}},
+                "failed": {"checks": {"fp32": {"passed": False}}}}
+    for outcome, expected in (("passed", ("copy onnx-fp32", "onnx-fp32")),
+                              ("failed", (model, "plain"))):
+        monkeypatch.setattr(onnx_export, "ensure_onnx", lambda *a, o=outcome: outcomes[o])
+        assert teacher.labeller(model, "transformer", big) == expected
+    assert teacher.labeller(model, "transformer", big - 1) == (model, "plain")  # a workshop
+    assert teacher.labeller(model, "fastai", big) == (model, "plain")  # no ONNX export
+
+    def cannot(*args):
+        raise ModelError("no ONNX Runtime here")
+
+    monkeypatch.setattr(onnx_export, "ensure_onnx", cannot)
+    assert teacher.labeller(model, "transformer", big) == (model, "plain")
+    assert "no ONNX Runtime here" in capsys.readouterr().out
+
+
 def test_teacher_pool_has_no_held_out_book(held_out, monkeypatch):
     from blgenre.weak import teacher
 
