@@ -51,7 +51,7 @@ def _predict(args: argparse.Namespace) -> int:
     for note in notes(counts):
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {counts.records} rows ({counts.classified} classified) to {args.output} "
-          f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+          f"in {time.perf_counter() - start:.1f} s, with {counts.model}", file=sys.stderr)
     if args.marc_out:
         outputs = opts.outputs()
         print(f"{counts.automatic} record(s) got a genre term at {args.precision:.0%} validation "

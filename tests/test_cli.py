@@ -57,6 +57,7 @@ def test_text_input_keeps_order_and_blank_lines(model_dir, tmp_path, capsys):
     assert ((probs.sum(axis=1) - 1).abs() < 1e-5).all()
     err = capsys.readouterr().err
     assert "1 record(s) without a usable title" in err and "longer than 1000" in err
+    assert f"with baseline {df['model_version'].iloc[0]}" in err  # which model, which copy
     # the app's caution for titles in another script, in the CLI and in the row's note
     assert "no letters in the Latin script" in err
     assert "Latin" in df["note"].iloc[3] and df["note"].iloc[2] == ""

@@ -172,6 +172,10 @@ def test_fast_path_is_onnx_runtime_and_predict_needs_no_change(saved_transformer
     np.testing.assert_allclose(out["prob_fiction"].to_numpy()[[0, 1, 2, 3, 4, 6, 7, 8, 9, 10]],
                                fast.predict_proba(titles[:10])[:, 0], atol=1e-6)
     assert out["label"].iloc[5] == ""
+    # the output names the copy that predicted; without --fast, the model itself did
+    assert (out["model_version"].str.split("+").str[1] == expected).all()
+    own = predict_file(folder, src, tmp_path / "own.csv")
+    assert (own["model_version"] == out["model_version"].str.split("+").str[0]).all()
 
 
 def test_tampered_or_stale_exports_are_not_used(saved_transformer, tmp_path):

@@ -4,7 +4,8 @@ Serves the chapters 'Using the model' and 'Your own collection'. The input (MARC
 list of titles; :mod:`blgenre.models.predict_io`) is streamed in chunks, so memory stays flat
 whatever its size. Inside a chunk titles are sorted by length (neural models then pad less) and
 put back in input order before they are written. The output CSV has one row per input record,
-in input order: ``record_id, title, label, prob_<label>... , model, model_version, note``. A
+in input order: ``record_id, title, label, prob_<label>... , model, model_version, note``
+(``model_version``: the weights' sha256, and the copy that predicted, :func:`model_identity`). A
 record without a usable title keeps its row, unlabelled, with the reason in ``note``.
 
 Output is written as it goes, to ``<output>.partial`` files, with a small state file
@@ -121,9 +122,11 @@ def faster(model: Classifier) -> Classifier:
     return make() if callable(make) else model
 
 
-def model_identity(folder: str | Path) -> tuple[str, str]:
+def model_identity(folder: str | Path, copy: str = "plain") -> tuple[str, str]:
     """``(name, version)`` written beside every prediction: the folder's name and the first
-    12 hex digits of the sha256 of the model's weights (which exact model made it)."""
+    12 hex digits of the sha256 of the model's weights (which exact model made it), followed by
+    ``+`` and the cheaper copy that predicted, if one did (``--fast``: ``+onnx-int8-student``,
+    whose probabilities differ a little from the model's own)."""
     from blgenre.models import registry
 
     meta = read_meta(folder)
@@ -131,7 +134,7 @@ def model_identity(folder: str | Path) -> tuple[str, str]:
     digest = meta.get("files", {}).get(main) or hashlib.sha256(
         json.dumps(meta.get("files", {}), sort_keys=True).encode()).hexdigest()
     name = meta.get("name") or Path(folder).resolve().name
-    return str(name), f"sha256:{digest[:12]}"
+    return str(name), f"sha256:{digest[:12]}" + ("" if copy == "plain" else f"+{copy}")
 
 
 # --------------------------------------------------------------------------- writing
@@ -172,8 +175,10 @@ class Run:
         self.model = faster(model) if opts.fast else model
         share_threads(self.streams, self.model)
         self.labels = model_labels(model.meta)
-        self.name, self.version = model_identity(opts.model)
+        self.name, self.version = model_identity(opts.model,
+                                                 self.model.meta.get("variant", "plain"))
         self.counts = Counts(**state["counts"]) if state else Counts()
+        self.counts.model = f"{self.name} {self.version}"
         self.thresholds = None
         if opts.marc_out:
             # thresholds from the variant that predicts (--fast too): its own probabilities

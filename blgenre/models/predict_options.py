@@ -83,6 +83,7 @@ class Counts:
     automatic: int = 0
     review: int = 0
     by_label: dict = field(default_factory=dict)
+    model: str = ""  #: the model's name and version, with the copy that predicted (``--fast``)
 
 
 def write_state(opts: Options, counts: Counts, sizes: dict[str, int]) -> None:
