@@ -73,13 +73,11 @@ def fastest(model, candidates: dict[str, Callable[[], object]]):
     """The fastest of ``candidates`` (name: a function that makes that copy of ``model``), each
     of which passed its check: from ``model.json`` where this CPU timed them, else timed now
     and recorded. A model never saved is timed every time (nothing to record in)."""
-    from blgenre.models.lifecycle import add_to_meta, read_meta
+    from blgenre.models.lifecycle import add_to_meta
 
     if len(candidates) == 1:
         return next(iter(candidates.values()))()
-    folder = getattr(model, "folder", None)
-    weights = model.meta.get("files", {}).get("model.safetensors")
-    record = read_meta(folder).get(KEY) if folder is not None else None
+    folder, record, weights = _stored(model)
     if current(record, candidates, weights):
         return candidates[record["chosen"]]()
     made = {name: make() for name, make in candidates.items()}
@@ -97,10 +95,18 @@ def fastest(model, candidates: dict[str, Callable[[], object]]):
 
 def recorded(model) -> dict | None:
     """The timing that decided ``model``'s fast copy on this CPU, if one was needed and made."""
+    _, record, weights = _stored(model)
+    names = (record or {}).get("titles_per_s", {})
+    return record if current(record, names, weights) else None
+
+
+def _stored(model) -> tuple:
+    """``(folder, timing record, weights' sha256)`` of ``model``: the folder and the record are
+    ``None`` for a model never saved (or never timed)."""
+    from blgenre.models import registry
     from blgenre.models.lifecycle import read_meta
 
     folder = getattr(model, "folder", None)
     record = read_meta(folder).get(KEY) if folder is not None else None
-    names = (record or {}).get("titles_per_s", {})
-    return record if current(record, names, model.meta.get("files", {}).get(
-        "model.safetensors")) else None
+    main = registry.get(model.meta.get("kind", "transformer")).main_file
+    return folder, record, model.meta.get("files", {}).get(main)

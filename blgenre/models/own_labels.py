@@ -28,7 +28,7 @@ from blgenre.data.text import clean_titles
 from blgenre.errors import DataError, InputError
 from blgenre.integrity import sha256_file
 from blgenre.models import registry
-from blgenre.models.lifecycle import META_FILE, label_set, read_meta
+from blgenre.models.lifecycle import add_to_meta, label_set, read_meta
 from blgenre.seed import SEED
 
 #: Fewest examples of a label: with a 70/15/15 split, fewer leaves validation or test without any.
@@ -166,9 +166,8 @@ def train_own(kind: str, labels_csv: str | Path, out: str | Path, text_column: s
     model.save(out, name=out.resolve().name, own_data=data_info)
     # the validation titles and labels, for choosing --marc-out thresholds later
     valid[["record_id", "title", "label"]].to_csv(out / "validation.csv", index=False)
-    meta = read_meta(out)
-    meta["files"]["validation.csv"] = sha256_file(out / "validation.csv")
-    (out / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    meta = add_to_meta(out, "files", {**read_meta(out)["files"],
+                                      "validation.csv": sha256_file(out / "validation.csv")})
     metrics = evaluate_own(test, model.predict_proba(test["title"].tolist()), labels)
     metrics["model"] = meta.get("name")
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
