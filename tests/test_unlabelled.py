@@ -225,7 +225,7 @@ def test_a_large_pool_is_read_by_the_checked_onnx_export(monkeypatch, capsys):
     from blgenre.weak import teacher
 
     class Model:
-        folder = None
+        folder = "artifacts/models/transformer"
 
         def variant(self, name):
             return f"copy {name}"
@@ -239,6 +239,9 @@ def test_a_large_pool_is_read_by_the_checked_onnx_export(monkeypatch, capsys):
         assert teacher.labeller(model, "transformer", big) == expected
     assert teacher.labeller(model, "transformer", big - 1) == (model, "plain")  # a workshop
     assert teacher.labeller(model, "fastai", big) == (model, "plain")  # no ONNX export
+    model.folder = None  # never saved: its export could not be checked against it
+    assert teacher.labeller(model, "transformer", big) == (model, "plain")
+    model.folder = "artifacts/models/transformer"
 
     def cannot(*args):
         raise ModelError("no ONNX Runtime here")

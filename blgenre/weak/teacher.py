@@ -35,7 +35,7 @@ from blgenre.seed import SEED
 #: The kind whose answers the students learn from.
 TEACHER = "transformer"
 #: Pool titles the teacher labels in workshop mode (the full pool has about 22,000; the
-#: transformer labels about a hundred a second on two cores, fewer when they are busy).
+#: transformer labels a few hundred a second on two cores, fewer when they are busy).
 WORKSHOP_POOL_TITLES = 500
 #: Bump to recompute cached teacher labels after a change to how they are made (2: the ONNX
 #: float32 export reads large pools).
@@ -118,14 +118,15 @@ def teacher_labels(teacher: str = TEACHER, refresh: bool = False) -> pd.DataFram
 def labeller(model, teacher: str, n_titles: int):
     """What reads the pool, and its name: the teacher's checked ONNX float32 export for a pool of
     at least :data:`ONNX_FROM_TITLES` titles where its kind exports to ONNX and the export passed
-    its check, else the model itself (``plain``)."""
+    its check, else the model itself (``plain``). A model never saved has no export to check."""
     from blgenre.errors import BLGenreError
     from blgenre.models import onnx_export, registry
 
-    if n_titles < ONNX_FROM_TITLES or registry.get(teacher).onnx != "torch":
+    folder = getattr(model, "folder", None)
+    if n_titles < ONNX_FROM_TITLES or registry.get(teacher).onnx != "torch" or folder is None:
         return model, "plain"
     try:
-        record = onnx_export.ensure_onnx(teacher, getattr(model, "folder", None))
+        record = onnx_export.ensure_onnx(teacher, folder)
     except (BLGenreError, ImportError, OSError) as error:  # no ONNX Runtime, a read-only folder
         print(f"the {teacher}'s ONNX export is not available ({error}); PyTorch labels the pool")
         return model, "plain"
