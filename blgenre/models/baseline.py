@@ -84,20 +84,17 @@ def tune(train: pd.DataFrame, valid: pd.DataFrame, grid: dict | None = None) -> 
     rows = []
     labels = label_set(train["label"])
     titles, valid_titles = clean_titles(train["title"]), clean_titles(valid["title"])
-    for feats in grid["features"]:
-        union = build_features(feats)
-        x_train = union.fit_transform(titles)
-        x_valid = union.transform(valid_titles)
-        for C, cw in itertools.product(grid["C"], grid["class_weight"]):
-            clf = build_classifier(C, cw).fit(x_train, train["label"])
-            cols = [list(clf.classes_).index(label) for label in labels]
-            pred = labels_from_proba(clf.predict_proba(x_valid)[:, cols], labels=labels)
-            rows.append({"C": C, "class_weight": cw or "none", "features": feats,
-                         "valid_macro_f1": macro_f1(valid["label"], pred, labels=labels)})
-    # the grid's own order (C, then class weight, then features) breaks ties, as it always has
-    place = {key: i for i, key in enumerate(itertools.product(
-        grid["C"], [cw or "none" for cw in grid["class_weight"]], grid["features"]))}
-    rows.sort(key=lambda r: place[(r["C"], r["class_weight"], r["features"])])
+    features = {}  # feature set -> (train matrix, validation matrix)
+    for C, cw, feats in itertools.product(grid["C"], grid["class_weight"], grid["features"]):
+        if feats not in features:
+            union = build_features(feats)
+            features[feats] = union.fit_transform(titles), union.transform(valid_titles)
+        x_train, x_valid = features[feats]
+        clf = build_classifier(C, cw).fit(x_train, train["label"])
+        cols = [list(clf.classes_).index(label) for label in labels]
+        pred = labels_from_proba(clf.predict_proba(x_valid)[:, cols], labels=labels)
+        rows.append({"C": C, "class_weight": cw or "none", "features": feats,
+                     "valid_macro_f1": macro_f1(valid["label"], pred, labels=labels)})
     return pd.DataFrame(rows).sort_values("valid_macro_f1", ascending=False, kind="stable")
 
 

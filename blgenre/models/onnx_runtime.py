@@ -134,9 +134,14 @@ def fast_variant(model) -> OnnxTransformer | None:
     if getattr(model, "folder", None) is None or "kind" not in meta or not is_current(meta):
         return None
     record = onnx_record(meta)
-    checks = record.get("checks", {})
     for precision in ("int8", "fp32"):
-        if checks.get(precision, {}).get("passed") and ONNX_FILES[precision] in record.get(
-                "files", {}):
+        if passed(record, precision):
             return OnnxTransformer.from_model(model, precision)
     return None
+
+
+def passed(record: dict, precision: str) -> bool:
+    """Whether an ONNX record's ``precision`` file passed its check on validation and is listed
+    (with its sha256) among the model's files, so that it may stand in for the model."""
+    return (bool(record.get("checks", {}).get(precision, {}).get("passed"))
+            and ONNX_FILES[precision] in record.get("files", {}))

@@ -81,8 +81,7 @@ def teacher_labels(teacher: str = TEACHER, refresh: bool = False) -> pd.DataFram
 
     from blgenre.models.lifecycle import ensure, reuse_verdict
 
-    folder = artifacts_dir("weak")
-    csv, meta = folder / f"teacher_{teacher}.csv", folder / f"teacher_{teacher}.json"
+    csv, meta = _files(teacher)
     # labels cached from a teacher that is still current: no need to load it (each option a
     # student tries asks for the labels again)
     if not refresh and reuse_verdict(teacher)[0]:
@@ -121,6 +120,7 @@ def labeller(model, teacher: str, n_titles: int):
     its check, else the model itself (``plain``). A model never saved has no export to check."""
     from blgenre.errors import BLGenreError
     from blgenre.models import onnx_export, registry
+    from blgenre.models.onnx_runtime import passed
 
     folder = getattr(model, "folder", None)
     if n_titles < ONNX_FROM_TITLES or registry.get(teacher).onnx != "torch" or folder is None:
@@ -130,7 +130,7 @@ def labeller(model, teacher: str, n_titles: int):
     except (BLGenreError, ImportError, OSError) as error:  # no ONNX Runtime, a read-only folder
         print(f"the {teacher}'s ONNX export is not available ({error}); PyTorch labels the pool")
         return model, "plain"
-    if not record.get("checks", {}).get("fp32", {}).get("passed"):
+    if not passed(record, "fp32"):
         return model, "plain"
     return model.variant("onnx-fp32"), "onnx-fp32"
 
@@ -138,9 +138,15 @@ def labeller(model, teacher: str, n_titles: int):
 def labelled_by(teacher: str = TEACHER) -> dict:
     """How the cached labels were made: ``labelled_by`` (the copy), ``seconds``, ``titles_per_s``
     (empty if there are none)."""
-    meta = artifacts_dir("weak") / f"teacher_{teacher}.json"
+    meta = _files(teacher)[1]
     stored = json.loads(meta.read_text()) if meta.is_file() else {}
     return {k: stored[k] for k in ("labelled_by", "seconds", "titles_per_s") if k in stored}
+
+
+def _files(teacher: str):
+    """The cached labels' CSV and the JSON record of how they were made."""
+    folder = artifacts_dir("weak")
+    return folder / f"teacher_{teacher}.csv", folder / f"teacher_{teacher}.json"
 
 
 def _cached(csv, meta, key: dict) -> pd.DataFrame | None:
